@@ -1,0 +1,133 @@
+"""One split of a benchmark as a columnar table (Parquet on disk, numpy in memory)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from glt.errors import GLTError, unknown_name
+from glt.io import atomic_path
+
+REQUIRED_COLUMNS = ("id", "path", "label", "frequency", "attribute")
+OPTIONAL_COLUMNS = ("attributes",)  # multilabel benchmarks: the binary attribute vector
+
+
+@dataclass
+class SplitTable:
+    """Rows of one split. `attribute` is the scalar attribute (index or group) used for breakdowns;
+    `attributes` is the binary attribute vector of multilabel benchmarks (else None)."""
+
+    id: np.ndarray  # str (object array)
+    path: np.ndarray  # str (object array): relative to the benchmark root, or absolute
+    label: np.ndarray  # int64, 0 = largest class
+    frequency: np.ndarray  # int8: 0 many, 1 medium, 2 few
+    attribute: np.ndarray  # int16
+    attributes: np.ndarray | None = None  # uint8 (N, A)
+
+    def __post_init__(self):
+        self.id = np.asarray(self.id, dtype=object)
+        self.path = np.asarray(self.path, dtype=object)
+        self.label = np.asarray(self.label, dtype=np.int64)
+        self.frequency = np.asarray(self.frequency, dtype=np.int8)
+        self.attribute = np.asarray(self.attribute, dtype=np.int16)
+        if self.attributes is not None:
+            self.attributes = np.asarray(self.attributes, dtype=np.uint8)
+        n = len(self.id)
+        for name in ("path", "label", "frequency", "attribute", "attributes"):
+            col = getattr(self, name)
+            if col is not None and len(col) != n:
+                raise ValueError(f"column '{name}' has {len(col)} rows, 'id' has {n}")
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def take(self, index: np.ndarray) -> "SplitTable":
+        return SplitTable(
+            self.id[index],
+            self.path[index],
+            self.label[index],
+            self.frequency[index],
+            self.attribute[index],
+            None if self.attributes is None else self.attributes[index],
+        )
+
+    @staticmethod
+    def concat(tables: list["SplitTable"]) -> "SplitTable":
+        vec = [t.attributes for t in tables]
+        return SplitTable(
+            np.concatenate([t.id for t in tables]),
+            np.concatenate([t.path for t in tables]),
+            np.concatenate([t.label for t in tables]),
+            np.concatenate([t.frequency for t in tables]),
+            np.concatenate([t.attribute for t in tables]),
+            None if any(v is None for v in vec) else np.concatenate(vec),
+        )
+
+    def class_counts(self, num_classes: int) -> np.ndarray:
+        return np.bincount(self.label, minlength=num_classes)
+
+    # ---- disk -----------------------------------------------------------------------------------
+    def to_arrow(self) -> pa.Table:
+        cols = {
+            "id": pa.array(self.id.tolist(), pa.string()),
+            "path": pa.array(self.path.tolist(), pa.string()),
+            "label": pa.array(self.label.astype(np.int32)),
+            "frequency": pa.array(self.frequency),
+            "attribute": pa.array(self.attribute),
+        }
+        if self.attributes is not None:
+            n, a = self.attributes.shape
+            flat = pa.array(self.attributes.reshape(-1))
+            cols["attributes"] = pa.FixedSizeListArray.from_arrays(flat, a)
+        return pa.table(cols)
+
+    def write(self, path: str | os.PathLike) -> None:
+        with atomic_path(path) as tmp:
+            pq.write_table(self.to_arrow(), tmp, compression="zstd")
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, num_classes: int | None = None) -> "SplitTable":
+        """Read and validate a split table; every problem is a one-line GLTError naming the file."""
+        path = Path(path)
+        if not path.is_file():
+            raise GLTError(f"split table not found: {path}")
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise GLTError(f"malformed split table {path}: {e}") from None
+        names = table.column_names
+        for c in names:
+            if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+                raise GLTError(f"split table {path}: {unknown_name('column', c, REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
+        for c in REQUIRED_COLUMNS:
+            if c not in names:
+                raise GLTError(f"split table {path}: missing column '{c}'")
+        try:
+            attributes = None
+            if "attributes" in names:
+                col = table.column("attributes").combine_chunks()
+                width = col.type.list_size
+                attributes = col.flatten().to_numpy().reshape(-1, width)
+            out = cls(
+                table.column("id").to_numpy(),
+                table.column("path").to_numpy(),
+                table.column("label").to_numpy(),
+                table.column("frequency").to_numpy(),
+                table.column("attribute").to_numpy(),
+                attributes,
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, AttributeError) as e:
+            raise GLTError(f"malformed split table {path}: {e}") from None
+        if len(out) and num_classes is not None:
+            lo, hi = int(out.label.min()), int(out.label.max())
+            if lo < 0 or hi >= num_classes:
+                bad = lo if lo < 0 else hi
+                raise GLTError(f"split table {path}: label {bad} is outside the class range 0..{num_classes - 1}")
+        if len(out) and (out.frequency.min() < 0 or out.frequency.max() > 2):
+            raise GLTError(f"split table {path}: frequency groups must be 0 (many), 1 (medium) or 2 (few)")
+        return out
