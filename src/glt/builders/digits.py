@@ -1,0 +1,487 @@
+"""Build ColorDigits-GLT, the small embedded GLT benchmark (no download).
+
+Source: scikit-learn's bundled handwritten digits (1,797 8x8 images, ~180 per digit). Each image is
+upscaled (default 32x32 RGB, small random shift / scale / rotation / stroke thickness) and colourised.
+The attribute is the stroke colour (with --background, a stroke + background colour scheme); each
+class has its own head colour, so colour is spuriously tied to the class in training, as pretext
+attributes are in ImageNet-GLT. Attribute k = the class's k-th most frequent colour.
+
+Classes are long-tailed (exponential profile, --imbalance), colours long-tailed inside every class
+(--attribute-ratio). Splits follow the ImageNet-GLT recipe (SPEC 2.1): Test-GBL (balanced over class
+and colour), Test-CBL (class-balanced, training colour ratio), track glt (a long-tailed pool from which
+Test-GLT and Val are drawn i.i.d., the rest is Train-GLT), track cbl (class-balanced Train-CBL + Val).
+The source digits of every class are first partitioned into held-out sources (all test and val splits)
+and training sources, so no handwritten digit seen in training appears in an evaluation split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import colorsys
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from glt.benchmark import Manifest, SplitTable, write_benchmark
+from glt.errors import GLTError
+from glt.io import atomic_dir
+
+HELP = "ColorDigits-GLT: the small embedded benchmark (scikit-learn digits, colourised; no download)"
+NAME = "colordigits-glt"
+NUM_CLASSES = 10
+
+# 12 fully saturated hues, 30 degrees apart. Class r's attribute colours are spread evenly around the
+# wheel starting at hue r, so every class has its own head colour and its colours are far apart.
+COLOUR_NAMES = (
+    "red", "orange", "yellow", "lime", "green", "mint",
+    "cyan", "azure", "blue", "violet", "magenta", "rose",
+)  # fmt: skip
+PALETTE = np.array([colorsys.hsv_to_rgb(i / 12, 1.0, 1.0) for i in range(12)], dtype=np.float64)
+# --background: a dark, desaturated complementary colour behind each stroke colour
+BACKGROUND = np.array([colorsys.hsv_to_rgb(((i + 6) % 12) / 12, 0.7, 0.35) for i in range(12)], dtype=np.float64)
+
+# Frequency groups by class rank, the ImageNet-GLT rule (<400 / 400-849 / >=850 of ~1000 classes) scaled
+# to 10 classes and rounded so that every group has at least 3 classes: ranks 0-3 many, 4-6 medium, 7-9 few.
+FREQUENCY_OF_RANK = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2], dtype=np.int8)
+
+# Rendering: the 8x8 digit spans this fraction of the output side (margin for shift / scale / rotation).
+DIGIT_SPAN = 0.8
+JITTER = {"shift": 0.06, "scale": (0.9, 1.1), "rotate_deg": 10.0, "threshold": (0.25, 0.5), "brightness": (0.8, 1.0)}
+EDGE_WIDTH = 0.2  # intensity range over which the stroke fades in (anti-aliasing)
+
+# The split sizes of the default build (all per class unless said otherwise).
+DEFAULT_SIZES = {
+    "pool_head": 960,  # track glt: images of the largest class in the long-tailed pool
+    "test_per_class": 60,  # Test-CBL per class; Test-GLT holds NUM_CLASSES * this (drawn from the pool)
+    "gbl_per_colour": 20,  # Test-GBL per class and colour
+    "val_per_class": 30,  # Val holds NUM_CLASSES * this, in both tracks
+    "cbl_per_class": 300,  # Train-CBL per class
+    "heldout_sources": 60,  # source digits per class reserved for test and val splits
+    "max_renders": 16,  # at most this many renders of one source digit (over all splits)
+}
+
+
+@dataclass
+class _Requests:
+    """Images to render for one split: class rank and attribute of each."""
+
+    rank: np.ndarray
+    attr: np.ndarray
+
+
+def apportion(total: int, ratio: np.ndarray) -> np.ndarray:
+    """Split `total` over the entries of `ratio` by largest remainder: exact total, and a non-increasing
+    ratio stays non-increasing (ties go to the earlier entry)."""
+    share = total * ratio / ratio.sum()
+    base = np.floor(share).astype(np.int64)
+    order = np.argsort(-(share - base), kind="stable")
+    base[order[: total - int(base.sum())]] += 1
+    return base
+
+
+def class_profile(head: int, imbalance: float, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Exponential long-tail profile: head * imbalance^(-rank / (C - 1)), rounded half up."""
+    exact = head * imbalance ** (-np.arange(num_classes) / (num_classes - 1))
+    return np.floor(exact + 0.5).astype(np.int64)
+
+
+def class_colours(num_colours: int) -> np.ndarray:
+    """(NUM_CLASSES, K) palette index of attribute k of class rank r: K hues evenly spread from hue r."""
+    step = len(COLOUR_NAMES) // num_colours
+    return (np.arange(NUM_CLASSES)[:, None] + step * np.arange(num_colours)[None, :]) % len(COLOUR_NAMES)
+
+
+def _grid(counts: np.ndarray) -> _Requests:
+    """Requests from a (class rank, attribute) count matrix, class-major order."""
+    r, a = np.nonzero(counts >= 0)
+    n = counts[r, a]
+    return _Requests(np.repeat(r, n), np.repeat(a, n))
+
+
+def _occurrence_index(keys: np.ndarray) -> np.ndarray:
+    """k-th occurrence of each key in order (0 for the first), vectorised."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sk)) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(sk)]))
+    out = np.empty(len(keys), dtype=np.int64)
+    out[order] = np.arange(len(sk)) - run_start
+    return out
+
+
+def _cycle(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n items from `pool`, a fresh shuffle per pass: every item is used floor/ceil(n / len) times."""
+    passes = -(-n // len(pool))
+    return np.concatenate([rng.permutation(pool) for _ in range(passes)])[:n]
+
+
+# ---- rendering --------------------------------------------------------------------------------------
+
+
+def _upsample_sources(images: np.ndarray, image_size: int) -> tuple[np.ndarray, int]:
+    """Smooth (bicubic) upsampling of the zero-padded 8x8 sources once, so each render is a cheap
+    bilinear lookup. Returns (N, 10F, 10F) intensities in [0, 1] and the factor F."""
+    from scipy import ndimage
+
+    factor = int(min(8, max(2, math.ceil(image_size * DIGIT_SPAN / 8))))
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    up = ndimage.zoom(padded, (1, factor, factor), order=3, mode="grid-constant", grid_mode=True)
+    up = np.clip(up, 0.0, 1.0)
+    up[:, [0, -1], :] = 0.0  # exact zero border: coordinates outside the digit are clipped onto it
+    up[:, :, [0, -1]] = 0.0
+    return up, factor
+
+
+def render(
+    up: np.ndarray,
+    factor: int,
+    source: np.ndarray,
+    jitter: dict[str, np.ndarray],
+    stroke_rgb: np.ndarray,
+    background_rgb: np.ndarray,
+    image_size: int,
+) -> np.ndarray:
+    """Render images (uint8, (n, S, S, 3)) of the given sources with per-image jitter and colours."""
+    n, size, width = len(source), image_size, up.shape[1]
+    centre = np.arange(size) + 0.5 - size / 2
+    py, px = np.meshgrid(centre, centre, indexing="ij")
+    qx = px[None] - jitter["dx"][:, None, None] * size
+    qy = py[None] - jitter["dy"][:, None, None] * size
+    cos, sin = np.cos(jitter["angle"])[:, None, None], np.sin(jitter["angle"])[:, None, None]
+    unit = (jitter["scale"] * size * DIGIT_SPAN / 8)[:, None, None]  # output pixels per source pixel
+    # output pixel -> source pixel (8x8 frame, centre 4) -> upsampled padded pixel centre
+    u = ((cos * qx + sin * qy) / unit + 5.0) * factor - 0.5
+    v = ((-sin * qx + cos * qy) / unit + 5.0) * factor - 0.5
+    x0, y0 = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+    fx, fy = u - x0, v - y0
+    flat = up.reshape(-1)
+    base = (source * width * width)[:, None, None]
+
+    def at(yy, xx):
+        return flat[base + np.clip(yy, 0, width - 1) * width + np.clip(xx, 0, width - 1)]
+
+    value = (
+        at(y0, x0) * (1 - fx) * (1 - fy)
+        + at(y0, x0 + 1) * fx * (1 - fy)
+        + at(y0 + 1, x0) * (1 - fx) * fy
+        + at(y0 + 1, x0 + 1) * fx * fy
+    )
+    # stroke thickness: a lower threshold on the intensity keeps more of the pen trace
+    alpha = np.clip((value - jitter["threshold"][:, None, None]) / EDGE_WIDTH, 0.0, 1.0)
+    alpha = (alpha * alpha * (3 - 2 * alpha))[..., None]
+    stroke = (stroke_rgb * jitter["brightness"][:, None])[:, None, None, :]
+    rgb = background_rgb[:, None, None, :] * (1 - alpha) + stroke * alpha
+    return np.floor(rgb * 255 + 0.5).astype(np.uint8)
+
+
+# ---- validation -------------------------------------------------------------------------------------
+
+
+def _check_options(seed, imbalance, ratio, colours, image_size, sizes) -> np.ndarray:
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise GLTError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(colours, (int, np.integer)) or not 2 <= colours <= len(COLOUR_NAMES):
+        raise GLTError(f"colours must be between 2 and {len(COLOUR_NAMES)} (the palette size), got {colours!r}")
+    try:
+        imbalance = float(imbalance)
+    except (TypeError, ValueError):
+        raise GLTError(f"imbalance must be a number, got {imbalance!r}") from None
+    if not math.isfinite(imbalance) or imbalance < 1:
+        raise GLTError(f"imbalance must be a finite number >= 1 (largest / smallest class), got {imbalance}")
+    try:
+        r = np.asarray([float(x) for x in ratio], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GLTError(f"attribute ratio must be a list of numbers, got {ratio!r}") from None
+    if len(r) != colours:
+        raise GLTError(f"attribute ratio {_fmt(r)} has {len(r)} entries but colours is {colours}: give one per colour")
+    if not np.all(np.isfinite(r)) or np.any(r <= 0):
+        raise GLTError(f"attribute ratio {_fmt(r)} must hold positive numbers")
+    if np.any(np.diff(r) > 0):
+        raise GLTError(f"attribute ratio {_fmt(r)} must be non-increasing (attribute 0 is the most frequent colour)")
+    if not isinstance(image_size, (int, np.integer)) or not 8 <= image_size <= 256:
+        raise GLTError(f"image size must be an integer between 8 and 256, got {image_size!r}")
+    for key, value in sizes.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise GLTError(f"{key} must be a positive integer, got {value!r}")
+    return r
+
+
+def _fmt(ratio) -> str:
+    return ",".join(f"{x:g}" for x in ratio)
+
+
+def _check_supply(what: str, counts: np.ndarray, digits_of_rank: np.ndarray) -> None:
+    """Every training pool must hold every colour of every class at least once."""
+    rank, attr = np.nonzero(counts == 0)
+    if len(rank):
+        r, a = int(rank[0]), int(attr[0])
+        raise GLTError(
+            f"{what}: class 'digit {digits_of_rank[r]}' (rank {r}) gets {int(counts[r].sum())} images, "
+            f"too few to hold colour {a} at the attribute ratio; lower --imbalance or raise the pool size"
+        )
+
+
+# ---- the build --------------------------------------------------------------------------------------
+
+
+def build_digits(
+    out,
+    *,
+    seed: int = 0,
+    imbalance: float = 10.0,
+    attribute_ratio=(90, 8, 2),
+    colours: int = 3,
+    background: bool = False,
+    image_size: int = 32,
+    overwrite: bool = False,
+    pool_head: int = DEFAULT_SIZES["pool_head"],
+    test_per_class: int = DEFAULT_SIZES["test_per_class"],
+    gbl_per_colour: int = DEFAULT_SIZES["gbl_per_colour"],
+    val_per_class: int = DEFAULT_SIZES["val_per_class"],
+    cbl_per_class: int = DEFAULT_SIZES["cbl_per_class"],
+    heldout_sources: int = DEFAULT_SIZES["heldout_sources"],
+    max_renders: int = DEFAULT_SIZES["max_renders"],
+    progress: bool = False,
+) -> Path:
+    """Build ColorDigits-GLT into `out` (a benchmark directory) and return its path.
+
+    Deterministic: the same arguments give byte-identical tables and PNGs. See the module docstring
+    and docs/colordigits.md for the recipe; the size arguments are documented in DEFAULT_SIZES.
+    """
+    sizes = dict(
+        pool_head=pool_head,
+        test_per_class=test_per_class,
+        gbl_per_colour=gbl_per_colour,
+        val_per_class=val_per_class,
+        cbl_per_class=cbl_per_class,
+        heldout_sources=heldout_sources,
+        max_renders=max_renders,
+    )
+    ratio = _check_options(seed, imbalance, attribute_ratio, colours, image_size, sizes)
+    imbalance = float(imbalance)
+    C, K = NUM_CLASSES, colours
+
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    digits = load_digits()
+    images = digits.images.astype(np.float64) / 16.0
+    target = digits.target.astype(np.int64)
+    rng = np.random.default_rng(seed)
+
+    # which digit gets which place on the long-tail profile
+    digit_of_rank = rng.permutation(C)
+    held, train_src = [], []
+    for r in range(C):
+        src = rng.permutation(np.flatnonzero(target == digit_of_rank[r]))
+        if heldout_sources >= len(src):
+            raise GLTError(
+                f"heldout_sources={heldout_sources} leaves no training sources for 'digit {digit_of_rank[r]}' "
+                f"({len(src)} source images)"
+            )
+        held.append(np.sort(src[:heldout_sources]))
+        train_src.append(np.sort(src[heldout_sources:]))
+
+    # ---- the (class, colour) counts of every split, ImageNet-GLT order ----
+    test_gbl = _grid(np.full((C, K), gbl_per_colour, dtype=np.int64))
+    test_cbl = _grid(np.tile(apportion(test_per_class, ratio), (C, 1)))
+    pool_counts = np.stack([apportion(int(n), ratio) for n in class_profile(pool_head, imbalance)])
+    _check_supply("the long-tailed pool of track glt", pool_counts, digit_of_rank)
+    pool = _grid(pool_counts)
+    n_test, n_val = C * test_per_class, C * val_per_class
+    if n_test + n_val >= len(pool.rank):
+        raise GLTError(
+            f"the long-tailed pool holds {len(pool.rank)} images, too few for Test-GLT ({n_test}) + Val ({n_val}) "
+            f"and a training set; raise pool_head or lower test_per_class / val_per_class"
+        )
+    drawn = rng.permutation(len(pool.rank))  # Test-GLT and Val drawn i.i.d. out of the pool
+    pick = {
+        "test_glt": np.sort(drawn[:n_test]),
+        "val": np.sort(drawn[n_test : n_test + n_val]),
+        "train": np.sort(drawn[n_test + n_val :]),
+    }
+    glt = {k: _Requests(pool.rank[v], pool.attr[v]) for k, v in pick.items()}
+    glt_train_counts = np.bincount(glt["train"].rank, minlength=C)
+    if glt_train_counts.min() == 0:
+        r = int(np.argmin(glt_train_counts))
+        raise GLTError(
+            f"Train-GLT has no image of class 'digit {digit_of_rank[r]}' after drawing Test-GLT and Val; "
+            f"raise pool_head or lower --imbalance"
+        )
+    cbl_counts = np.tile(apportion(cbl_per_class, ratio), (C, 1))
+    _check_supply("Train-CBL", cbl_counts, digit_of_rank)
+    cbl_val = _grid(np.tile(apportion(val_per_class, ratio), (C, 1)))
+    cbl_train = _grid(cbl_counts)
+
+    # ---- render requests: held-out sources feed every test / val split, the others the training sets ----
+    order = [  # (split names sharing the rendered images, requests, uses held-out sources)
+        (("glt/test_gbl", "cbl/test_gbl"), test_gbl, True),
+        (("glt/test_cbl", "cbl/test_cbl"), test_cbl, True),
+        (("glt/test_glt",), glt["test_glt"], True),
+        (("glt/val",), glt["val"], True),
+        (("cbl/val",), cbl_val, True),
+        (("glt/train",), glt["train"], False),
+        (("cbl/train",), cbl_train, False),
+    ]
+    all_rank = np.concatenate([req.rank for _, req, _ in order])
+    all_attr = np.concatenate([req.attr for _, req, _ in order])
+    all_held = np.concatenate([np.full(len(req.rank), h) for _, req, h in order])
+    source = np.empty(len(all_rank), dtype=np.int64)
+    for r in range(C):
+        for is_held, pool_src in ((True, held[r]), (False, train_src[r])):
+            rows = np.flatnonzero((all_rank == r) & (all_held == is_held))
+            need = -(-len(rows) // len(pool_src))
+            if need > max_renders:
+                kind = "held-out" if is_held else "training"
+                raise GLTError(
+                    f"the requested split sizes need {len(rows)} images of 'digit {digit_of_rank[r]}' from "
+                    f"{len(pool_src)} {kind} source digits, {need} renders each (max_renders={max_renders}); "
+                    f"lower the split sizes or change heldout_sources"
+                )
+            source[rows] = _cycle(pool_src, len(rows), rng)
+
+    hue = class_colours(K)[all_rank, all_attr]
+    n = len(all_rank)
+    jitter = {
+        "dx": rng.uniform(-JITTER["shift"], JITTER["shift"], n),
+        "dy": rng.uniform(-JITTER["shift"], JITTER["shift"], n),
+        "scale": rng.uniform(*JITTER["scale"], n),
+        "angle": np.deg2rad(rng.uniform(-JITTER["rotate_deg"], JITTER["rotate_deg"], n)),
+        "threshold": rng.uniform(*JITTER["threshold"], n),
+        "brightness": rng.uniform(*JITTER["brightness"], n),
+    }
+    k = _occurrence_index(source * len(COLOUR_NAMES) + hue)  # makes ids unique across all splits
+    stems = [f"{s}_{COLOUR_NAMES[h]}_{j}" for s, h, j in zip(source.tolist(), hue.tolist(), k.tolist())]
+    ids = np.array([f"digits/{s}" for s in stems], dtype=object)
+    paths = np.array([f"images/{s}.png" for s in stems], dtype=object)
+
+    # labels: rank by Train-GLT class size (the i.i.d. draws may, in principle, swap neighbours)
+    label_of_rank = np.empty(C, dtype=np.int64)
+    label_of_rank[np.argsort(-glt_train_counts, kind="stable")] = np.arange(C)
+    rank_of_label = np.argsort(label_of_rank)
+    class_names = [f"digit {digit_of_rank[r]}" for r in rank_of_label]
+    label = label_of_rank[all_rank]
+
+    tables: dict[str, SplitTable] = {}
+    start = 0
+    for names, req, _ in order:
+        sl = slice(start, start + len(req.rank))
+        start = sl.stop
+        table = SplitTable(ids[sl], paths[sl], label[sl], FREQUENCY_OF_RANK[label[sl]], all_attr[sl])
+        for name in names:
+            tables[name] = table
+
+    palette = class_colours(K)
+    info = {
+        "builder": "digits",
+        "source": "sklearn.datasets.load_digits",
+        "seed": int(seed),
+        "options": {
+            "imbalance": imbalance,
+            "attribute_ratio": [float(x) for x in ratio],
+            "colours": K,
+            "background": bool(background),
+            "image_size": int(image_size),
+            **{key: int(v) for key, v in sizes.items()},
+        },
+        "class_colours": {class_names[lab]: [COLOUR_NAMES[h] for h in palette[r]] for r, lab in enumerate(label_of_rank)},
+        "colour_rgb": {name: [int(round(255 * c)) for c in PALETTE[i]] for i, name in enumerate(COLOUR_NAMES)},
+        "frequency_rule": "class rank 0-3 many, 4-6 medium, 7-9 few",
+        "heldout_source_indices": {class_names[label_of_rank[r]]: held[r].tolist() for r in range(C)},
+        "jitter": JITTER,
+    }
+    if background:
+        info["background_rgb"] = {
+            name: [int(round(255 * c)) for c in BACKGROUND[i]] for i, name in enumerate(COLOUR_NAMES)
+        }
+    manifest = Manifest(
+        name=NAME,
+        classes=class_names,
+        attribute_kind="index",
+        num_attributes=K,
+        attribute_names=[f"colour rank {a}" for a in range(K)],
+        image_style="small",
+        image_size=int(image_size),
+        info=info,
+    )
+
+    with atomic_dir(out, overwrite) as tmp:
+        (tmp / "images").mkdir()
+        up, factor = _upsample_sources(images, image_size)
+        bg = BACKGROUND[hue] if background else np.zeros((n, 3))
+        chunk = max(1, 2**22 // (image_size * image_size))  # bound memory for large image sizes
+        bar = tqdm(total=n, desc="render colordigits", unit="img", disable=not progress)
+        for lo in range(0, n, chunk):
+            sl = slice(lo, min(n, lo + chunk))
+            batch = render(
+                up, factor, source[sl], {key: v[sl] for key, v in jitter.items()}, PALETTE[hue[sl]], bg[sl], image_size
+            )
+            for img, path in zip(batch, paths[sl]):
+                Image.fromarray(img, "RGB").save(tmp / path, format="PNG")
+            bar.update(sl.stop - sl.start)
+        bar.close()
+        write_benchmark(tmp, manifest, tables)
+    return Path(out)
+
+
+# ---- command line -----------------------------------------------------------------------------------
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output benchmark directory")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--imbalance", type=float, default=10.0, help="largest / smallest class in the long-tailed pool")
+    p.add_argument(
+        "--attribute-ratio", default="90,8,2", help="intra-class colour ratio, one entry per colour, head first"
+    )
+    p.add_argument("--colours", type=int, default=3, help=f"colours per class (2..{len(COLOUR_NAMES)})")
+    p.add_argument("--background", action="store_true", help="colour the background too (a colour scheme per attribute)")
+    p.add_argument("--image-size", type=int, default=32, help="side of the square RGB images")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    g = p.add_argument_group("split sizes")
+    g.add_argument("--pool-head", type=int, default=DEFAULT_SIZES["pool_head"], help="largest class of the glt pool")
+    g.add_argument("--test-per-class", type=int, default=DEFAULT_SIZES["test_per_class"], help="Test-CBL per class; Test-GLT = 10x")
+    g.add_argument("--gbl-per-colour", type=int, default=DEFAULT_SIZES["gbl_per_colour"], help="Test-GBL per class and colour")
+    g.add_argument("--val-per-class", type=int, default=DEFAULT_SIZES["val_per_class"], help="Val = 10x this, both tracks")
+    g.add_argument("--cbl-per-class", type=int, default=DEFAULT_SIZES["cbl_per_class"], help="Train-CBL per class")
+    g.add_argument("--heldout-sources", type=int, default=DEFAULT_SIZES["heldout_sources"], help="source digits per class kept for test/val")
+    g.add_argument("--max-renders", type=int, default=DEFAULT_SIZES["max_renders"], help="most renders of one source digit")
+
+
+def parse_ratio(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise GLTError(f"--attribute-ratio must be comma-separated numbers such as 90,8,2, got '{text}'") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    out = build_digits(
+        args.out,
+        seed=args.seed,
+        imbalance=args.imbalance,
+        attribute_ratio=parse_ratio(args.attribute_ratio),
+        colours=args.colours,
+        background=args.background,
+        image_size=args.image_size,
+        overwrite=args.overwrite,
+        pool_head=args.pool_head,
+        test_per_class=args.test_per_class,
+        gbl_per_colour=args.gbl_per_colour,
+        val_per_class=args.val_per_class,
+        cbl_per_class=args.cbl_per_class,
+        heldout_sources=args.heldout_sources,
+        max_renders=args.max_renders,
+        progress=True,
+    )
+    from glt.benchmark import Benchmark
+
+    bench = Benchmark(out)
+    sizes = ", ".join(f"{name} {len(bench.split(name))}" for name in bench.manifest.split_names)
+    print(f"built {NAME} in {out} ({time.perf_counter() - t0:.1f} s): {sizes}")
+    return 0

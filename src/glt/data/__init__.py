@@ -1,0 +1,7 @@
+"""Datasets over benchmark splits, transforms and epoch samplers."""
+
+from glt.data.dataset import SplitDataset
+from glt.data.samplers import SAMPLERS, EpochSampler, create_sampler
+from glt.data.transforms import build_transforms
+
+__all__ = ["SAMPLERS", "EpochSampler", "SplitDataset", "build_transforms", "create_sampler"]

@@ -1,0 +1,66 @@
+"""A torch Dataset over one split of a benchmark directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as TF
+
+from glt.benchmark import Benchmark
+from glt.errors import GLTError
+
+
+def read_image(path) -> torch.Tensor:
+    """Decode an image file to a uint8 (3, H, W) tensor; a file that cannot be read is a GLTError naming it."""
+    try:
+        return decode_image(str(path), mode=ImageReadMode.RGB)
+    except (RuntimeError, OSError, ValueError):
+        pass
+    try:  # formats torchvision's decoders do not handle: fall back to PIL
+        with Image.open(path) as im:
+            return TF.pil_to_tensor(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise GLTError(f"cannot open image {path}: {e}") from None
+
+
+class SplitDataset(Dataset):
+    """Items are (image, label, index) where index is the row in the split table (for per-sample
+    bookkeeping such as IFL's scores). With `cache=True` every image is decoded once into memory."""
+
+    def __init__(self, benchmark: Benchmark, split: str, transform: Callable | None = None, cache: bool = False):
+        self.benchmark = benchmark
+        self.split = split
+        self.table = benchmark.split(split)
+        self.transform = transform
+        self.labels = torch.as_tensor(self.table.label)
+        self._paths = [benchmark.image_path(p) for p in self.table.path]
+        self._cache: list[torch.Tensor] | None = None
+        if cache:
+            self._cache = [read_image(p) for p in self._paths]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def image(self, i: int) -> torch.Tensor:
+        return self._cache[i] if self._cache is not None else read_image(self._paths[i])
+
+    def __getitem__(self, i: int):
+        img = self.image(i)
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, int(self.table.label[i]), i
+
+    def check_images(self, limit: int | None = None) -> None:
+        """Fail early, naming the file, if an image is missing (checks `limit` rows, all by default)."""
+        for p in self._paths[:limit]:
+            if not p.is_file():
+                raise GLTError(f"image not found: {p} (split {self.split})")
+
+
+def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.bincount(labels, minlength=num_classes)

@@ -1,0 +1,132 @@
+"""What a method is: a loss, a head, a sampler, a post-hoc rule and (optionally) extra stages.
+
+The training loop (glt.engine.trainer) calls only the hooks below, so a new method is one small
+class registered by name; the loop never changes for it (DomainBed-style registry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glt.models import GLTModel, create_head
+from glt.registry import Registry
+
+METHODS: Registry[type["Method"]] = Registry("method")
+# wrappers turn any method into a variant (`ifl+<method>`): classes taking (method, settings, ctx)
+WRAPPERS: Registry[type] = Registry("method wrapper")
+
+
+@dataclass
+class Context:
+    """What a method may know about the task: sizes and the training-set class counts."""
+
+    num_classes: int
+    class_counts: np.ndarray  # images per class in the training split
+    epochs: int  # epochs of the main stage
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def prior(self) -> torch.Tensor:
+        counts = torch.as_tensor(self.class_counts, dtype=torch.float32).clamp_min(1)
+        return (counts / counts.sum()).to(self.device)
+
+
+@dataclass
+class Stage:
+    """One phase of training run by the same loop: its epochs, what it trains and how it samples."""
+
+    name: str
+    epochs: int
+    sampler: str = "instance"
+    # which parameters the stage's optimizer updates: "all" or "head" (decoupled classifier re-training)
+    trainable: str = "all"
+    lr: float | None = None  # None: the config's optimizer lr
+
+
+@dataclass
+class Output:
+    """A forward pass: logits for the loss / scores, features for feature-level losses (IFL)."""
+
+    logits: torch.Tensor
+    features: torch.Tensor
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method:
+    """Cross-entropy with instance sampling; other methods override only what differs."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    @dataclass
+    class Settings:
+        pass
+
+    # changes to the general training defaults that the original study used for this method
+    train_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, settings: Any, ctx: Context):
+        self.settings = settings
+        self.ctx = ctx
+
+    # ---- model --------------------------------------------------------------------------------------
+    def build_model(self, backbone: nn.Module) -> GLTModel:
+        return GLTModel(backbone, create_head("linear", backbone.out_features, self.ctx.num_classes))
+
+    def extra_modules(self) -> nn.ModuleDict:
+        """Learnable state outside the model (e.g. IFL's centers); saved in checkpoints."""
+        return nn.ModuleDict()
+
+    def stages(self) -> list[Stage]:
+        return [Stage("main", self.ctx.epochs)]
+
+    # ---- training -----------------------------------------------------------------------------------
+    def on_epoch_start(self, stage: Stage, epoch: int) -> None:
+        """Called before each epoch (epoch counted within the stage)."""
+
+    def forward(self, model: GLTModel, images: torch.Tensor) -> Output:
+        features = model.forward_features(images)
+        return Output(model.forward_head(features), features)
+
+    def loss(self, out: Output, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(out.logits, labels)
+
+    def training_step(
+        self, model: GLTModel, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor
+    ) -> tuple[torch.Tensor, Output, dict[str, float]]:
+        """One mini-batch: returns (loss, forward output, scalars to log)."""
+        out = self.forward(model, images)
+        return self.loss(out, labels), out, {}
+
+    def sampler_options(self, stage: Stage) -> dict[str, Any]:
+        """Keyword options for the stage's sampler (e.g. images per class of class-aware sampling)."""
+        return {}
+
+    def sampler_update(self, stage: Stage, epoch: int) -> dict[str, Any] | None:
+        """New sampler state before an epoch (e.g. IFL's environment weights), passed to
+        `sampler.update(**state)` by the loop; None: unchanged."""
+        return None
+
+    def after_step(self) -> None:
+        """Called after each optimizer step (e.g. to step a method's own optimizer)."""
+
+    def on_epoch_end(self, stage: Stage, epoch: int) -> dict[str, Any]:
+        """Called after each epoch; returns scalars/structures to log in the epoch's metrics line."""
+        return {}
+
+    # ---- inference ----------------------------------------------------------------------------------
+    def predict_logits(self, model: GLTModel, images: torch.Tensor) -> torch.Tensor:
+        """Test-time logits (post-hoc rules such as logit adjustment go here)."""
+        return self.forward(model, images).logits
+
+    # ---- checkpoint ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
