@@ -50,10 +50,12 @@ class SplitDataset(Dataset):
         return self._cache[i] if self._cache is not None else read_image(self._paths[i])
 
     def __getitem__(self, i: int):
-        img = self.image(i)
+        # environment samplers tag indices as row + env * len(self); the returned index keeps the tag
+        row = i % len(self.table)
+        img = self.image(row)
         if self.transform is not None:
             img = self.transform(img)
-        return img, int(self.table.label[i]), i
+        return img, int(self.table.label[row]), i
 
     def check_images(self, limit: int | None = None) -> None:
         """Fail early, naming the file, if an image is missing (checks `limit` rows, all by default)."""

@@ -114,3 +114,34 @@ class WeightedSampler(EpochSampler):
 
 def create_sampler(name: str, labels: np.ndarray, num_classes: int, **kwargs) -> EpochSampler:
     return SAMPLERS.get(name)(labels, num_classes, **kwargs)
+
+
+@SAMPLERS.register("environments")
+class EnvironmentSampler(EpochSampler):
+    """IFL / IRM environments: each environment is sampled with replacement in proportion to its
+    weights, and every mini-batch takes an equal share from each environment.
+
+    Yields *tagged* indices `row + env * N` (N = split size) so a method can tell which environment
+    a sample came from; `SplitDataset` maps them back to rows (row = index % N)."""
+
+    def __init__(self, *args, env_weights: np.ndarray | None = None, num_envs: int = 2,
+                 samples_per_env: int | None = None, batch_size: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        n = len(self.labels)
+        self.env_weights = np.ones((num_envs, n)) if env_weights is None else np.asarray(env_weights, dtype=np.float64)
+        self.samples_per_env = samples_per_env or n // len(self.env_weights)
+        self.batch_size = batch_size
+
+    def epoch_size(self) -> int:
+        return self.samples_per_env * len(self.env_weights)
+
+    def epoch_indices(self) -> np.ndarray:
+        g = self.generator()
+        n = len(self.labels)
+        e = len(self.env_weights)
+        chunk = max(1, self.batch_size // e)
+        per_env = -(-self.samples_per_env // chunk) * chunk  # whole chunks; trimmed below
+        draws = np.stack([g.choice(n, size=per_env, p=w / w.sum()) + k * n for k, w in enumerate(self.env_weights)])
+        # (env, chunk index, chunk) -> (chunk index, env, chunk): batch b holds chunk b of every environment
+        layout = draws.reshape(e, -1, chunk).transpose(1, 0, 2).reshape(-1)
+        return layout[: self.epoch_size()]

@@ -51,7 +51,10 @@ class Setup:
         train_table = self.bench.split(f"{self.track}/train")
         self.class_counts = train_table.class_counts(self.num_classes)
         spec = resolve_method(cfg.method)
-        self.ctx = Context(self.num_classes, self.class_counts, cfg.epochs, self.device)
+        self.ctx = Context(
+            self.num_classes, self.class_counts, cfg.epochs, self.device, cfg.data.batch_size,
+            train_table.label, train_table.attribute, m.num_attributes,
+        )
         self.method = spec.create(cfg.method_args, cfg.wrapper_args, self.ctx)
         backbone = create_backbone(cfg.model.backbone, cfg.model.weights, cfg.model.weights_file)
         self.model = self.method.build_model(backbone).to(self.device)

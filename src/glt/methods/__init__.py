@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from glt.errors import unknown_name
-from glt.methods.base import METHODS, WRAPPERS, Context, Method, Output, Stage
+from glt.methods.base import METHODS, WRAPPERS, Context, Method, MethodWrapper, Output, Stage
 
-_MODULES = ["ce", "blsoftmax", "logit_adj"]
+_MODULES = ["ce", "blsoftmax", "logit_adj", "ifl", "irm"]
 for _m in _MODULES:
     importlib.import_module(f"glt.methods.{_m}")
 
@@ -66,4 +66,4 @@ def resolve_method(name: str) -> MethodSpec:
     return MethodSpec(name, METHODS.get(name))
 
 
-__all__ = ["METHODS", "WRAPPERS", "Context", "Method", "MethodSpec", "Output", "Stage", "all_names", "resolve_method"]
+__all__ = ["METHODS", "WRAPPERS", "Context", "Method", "MethodWrapper", "MethodSpec", "Output", "Stage", "all_names", "resolve_method"]

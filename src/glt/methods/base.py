@@ -29,6 +29,11 @@ class Context:
     class_counts: np.ndarray  # images per class in the training split
     epochs: int  # epochs of the main stage
     device: torch.device = torch.device("cpu")
+    batch_size: int = 1
+    # per-sample metadata of the training split (row order), for per-sample methods such as IFL
+    labels: np.ndarray | None = None
+    attribute: np.ndarray | None = None
+    num_attributes: int | None = None
 
     @property
     def prior(self) -> torch.Tensor:
@@ -130,3 +135,56 @@ class Method:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+class MethodWrapper(Method):
+    """A method around another (`WRAPPER+NAME`): every hook delegates to the wrapped method unless the
+    wrapper overrides it. `default_base` is the method a bare wrapper name means."""
+
+    default_base: ClassVar[str] = "ce"
+
+    def __init__(self, base: Method, settings: Any, ctx: Context):
+        super().__init__(settings, ctx)
+        self.base = base
+
+    def build_model(self, backbone):
+        return self.base.build_model(backbone)
+
+    def extra_modules(self):
+        return self.base.extra_modules()
+
+    def stages(self):
+        return self.base.stages()
+
+    def on_epoch_start(self, stage, epoch):
+        self.base.on_epoch_start(stage, epoch)
+
+    def forward(self, model, images):
+        return self.base.forward(model, images)
+
+    def loss(self, out, labels):
+        return self.base.loss(out, labels)
+
+    def training_step(self, model, images, labels, index):
+        return self.base.training_step(model, images, labels, index)
+
+    def sampler_options(self, stage):
+        return self.base.sampler_options(stage)
+
+    def sampler_update(self, stage, epoch):
+        return self.base.sampler_update(stage, epoch)
+
+    def after_step(self):
+        self.base.after_step()
+
+    def on_epoch_end(self, stage, epoch):
+        return self.base.on_epoch_end(stage, epoch)
+
+    def predict_logits(self, model, images):
+        return self.base.predict_logits(model, images)
+
+    def state_dict(self):
+        return {"base": self.base.state_dict()}
+
+    def load_state_dict(self, state):
+        self.base.load_state_dict(state.get("base", {}))

@@ -1,0 +1,52 @@
+"""`glt eval`: (re-)score a trained run's best checkpoint on its track's test splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="score a trained run on its track's test splits",
+        description="Load RUN_DIR's best-validation checkpoint, predict every test split of its track, and write "
+        "predictions/ and eval.json. A folder of `glt run` (with glt/ and cbl/) is evaluated whole and its "
+        "results.json rewritten.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--benchmark", help="use this benchmark directory instead of the one in the run's config")
+    p.set_defaults(func=run)
+
+
+def _eval_one(run_dir: Path, benchmark: str | None) -> dict:
+    from glt.engine.run_dir import RunDir
+    from glt.engine.trainer import Setup, test_run
+
+    rd = RunDir(run_dir)
+    cfg = rd.load_config()
+    if benchmark:
+        cfg.data.benchmark = benchmark
+    return test_run(Setup(cfg), rd, progress=cfg.progress)
+
+
+def run(args) -> int:
+    from glt.errors import GLTError
+    from glt.experiment import RESULTS, is_run_folder, protocol_results
+    from glt.io import read_json, write_json
+
+    root = Path(args.run_dir)
+    if is_run_folder(root):
+        res = _eval_one(root, args.benchmark)
+        print(json.dumps({s: {k: m[k] for k in ("accuracy", "precision", "f1")} for s, m in res.items()}, indent=2))
+        return 0
+    tracks = [t for t in ("glt", "cbl") if is_run_folder(root / t)]
+    if not tracks:
+        raise GLTError(f"{root} is neither a run folder (config.yaml) nor a `glt run` folder (glt/, cbl/)")
+    results = {t: _eval_one(root / t, args.benchmark) for t in tracks}
+    path = root / RESULTS
+    summary = read_json(path, "results file") if path.is_file() else {}
+    summary.update(protocol_results(results))
+    write_json(path, summary)
+    print(json.dumps({p: {k: summary[p][k] for k in ("accuracy", "precision", "f1")}
+                      for p in ("CLT", "GLT", "ALT") if p in summary}, indent=2))
+    return 0

@@ -1,0 +1,97 @@
+"""`glt run`: one method, both training tracks, the three protocols (SPEC 2) in results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from glt.config import build_config
+from glt.engine.run_dir import RunDir
+from glt.engine.trainer import train
+from glt.errors import GLTError
+from glt.evaluation import PROTOCOLS
+from glt.io import write_json
+
+RESULTS = "results.json"
+
+
+def protocol_results(track_results: dict[str, dict]) -> dict:
+    """{track: {split: metrics}} -> {protocol: metrics}."""
+    out = {}
+    for protocol, (track, split) in PROTOCOLS.items():
+        if track in track_results and split in track_results[track]:
+            out[protocol] = track_results[track][split]
+    return out
+
+
+def run_protocols(
+    benchmark: str,
+    method: str,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    overrides: list[str] = (),
+    yaml_file: str | None = None,
+    preset: str | None = None,
+    tracks: tuple[str, ...] = ("glt", "cbl"),
+    resume: bool = False,
+    overwrite: bool = False,
+) -> dict:
+    """Train `method` on each track's training set into OUT/<track>/ and write OUT/results.json."""
+    out = Path(out)
+    results, counts = {}, {}
+    for track in tracks:
+        cfg = build_config(
+            method=method, benchmark=benchmark, yaml_file=yaml_file, preset=preset,
+            overrides=list(overrides) + [f"seed={seed}", f"data.track={track}"],
+        )
+        results[track] = train(cfg, out / track, resume=resume, overwrite=overwrite)
+        counts[track] = _train_counts(cfg)
+    summary = {
+        "method": method,
+        "seed": seed,
+        "benchmark": str(benchmark),
+        **protocol_results(results),
+        "train_class_counts": counts,
+    }
+    write_json(out / RESULTS, summary)
+    return summary
+
+
+def _train_counts(cfg) -> list[int]:
+    from glt.benchmark import Benchmark
+
+    b = Benchmark(cfg.data.benchmark)
+    return b.split(f"{cfg.data.track}/train").class_counts(b.num_classes).tolist()
+
+
+def load_results(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise GLTError(f"cannot read results file {path}: {e}") from None
+
+
+def collect_results(paths: list[str | Path]) -> list[tuple[Path, dict]]:
+    """Every results.json under the given folders (or the files themselves)."""
+    found = []
+    for p in map(Path, paths):
+        if p.is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(p.rglob(RESULTS))
+        else:
+            raise GLTError(f"no such run folder or results file: {p}")
+    runs = []
+    for f in found:
+        r = load_results(f)
+        if "method" in r and any(k in r for k in PROTOCOLS):
+            runs.append((f.parent, r))
+    if not runs:
+        raise GLTError(f"no run results ({RESULTS} of `glt run`) found under {', '.join(map(str, paths))}")
+    return runs
+
+
+def is_run_folder(path: Path) -> bool:
+    return RunDir(path).config.is_file()

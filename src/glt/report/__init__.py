@@ -1,0 +1,1 @@
+"""Turn run results into paper-style tables (Markdown, CSV) and plots."""

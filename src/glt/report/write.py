@@ -1,0 +1,29 @@
+"""Write a report folder: results.json (summary), results.md, results.csv and figures/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glt.io import write_json, write_text
+from glt.report.plots import attribute_accuracy, per_class_accuracy
+from glt.report.tables import long_table, protocol_table, summarize, summary_json
+
+
+def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    table = protocol_table(runs)
+    freq = protocol_table(runs, frequency=True)
+    md = (
+        f"# {title}\n\nPercent, mean ± std over seeds. CLT: train glt/train, test glt/test_cbl; "
+        "GLT: train glt/train, test glt/test_gbl; ALT: train cbl/train, test cbl/test_gbl.\n\n"
+        f"{table}\n\n## Accuracy by frequency group (Many / Medium / Few)\n\n{freq}\n\n"
+        "![per-class accuracy](figures/per_class_accuracy.png)\n\n![accuracy by attribute](figures/attribute_accuracy.png)\n"
+    )
+    write_text(out / "results.md", md)
+    summary = summarize(long_table(runs))
+    write_text(out / "results.csv", summary.to_csv(index=False))
+    write_json(out / "results.json", summary_json(runs))
+    per_class_accuracy(runs, out / "figures" / "per_class_accuracy.png")
+    attribute_accuracy(runs, out / "figures" / "attribute_accuracy.png")
+    return table
