@@ -47,7 +47,9 @@ class CocoAttributes:
 def _check(attrs: CocoAttributes, source: str) -> CocoAttributes:
     n, a = attrs.present.shape
     if len(attrs.ann_ids) != n or len(attrs.patch_ids) != n:
-        raise GLTError(f"malformed COCO-Attributes file {source}: patch ids, annotation ids and vectors differ in length")
+        raise GLTError(
+            f"malformed COCO-Attributes file {source}: patch ids, annotation ids and vectors differ in length"
+        )
     if len(attrs.attribute_names) != a or len(attrs.attribute_ids) != a:
         raise GLTError(
             f"malformed COCO-Attributes file {source}: {len(attrs.attribute_names)} attribute names "
@@ -130,7 +132,9 @@ def from_pickle_object(obj, source: str) -> CocoAttributes:
         attribute_ids = np.array([int(d["id"]) for d in attributes], dtype=np.int64)
         attribute_names = [str(d["name"]) for d in attributes]
     except (TypeError, KeyError, ValueError) as e:
-        raise GLTError(f"malformed COCO-Attributes file {source}: 'attributes' must be a list of {{id, name}}: {e}") from None
+        raise GLTError(
+            f"malformed COCO-Attributes file {source}: 'attributes' must be a list of {{id, name}}: {e}"
+        ) from None
     keys = list(ann_vecs)
     missing = [k for k in keys if k not in to_ann]
     if missing:

@@ -7,7 +7,9 @@ least one present attribute, pick the one whose binary vector ``v`` gives the sm
 With A attributes, ``var(x / S) = sum(x^2) / (A S^2) - 1 / A^2``, so minimising the std is minimising
 ``sum((h+v)^2) / sum(h+v)^2``: a ratio of integers, compared here exactly (the original compared float stds, so
 on exact ties rounding noise could choose). Vectorised: ``sum((h+v)^2) = sum(h^2) + 2 h.v + |v|`` (v binary),
-so a pick costs one matrix-vector product over the class's objects. Objects with the same ``k = |v|`` share the
+and ``h.v`` for all objects is one matrix-vector product, kept up to date incrementally: after picking ``v_p``,
+``h.v`` grows by ``V v_p``, the sum of the columns of the attributes present in ``v_p`` (exact int64, a few
+columns per pick instead of the whole matrix). Objects with the same ``k = |v|`` share the
 denominator ``(|h| + k)^2``, so inside such a group the best is simply the smallest ``h.v`` (earliest on ties);
 only the group winners (at most A) are compared as fractions, exactly, in Python integers.
 """
@@ -16,20 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 
-# float32 sums of integers are exact below 2^24, float64 below 2^53
-_F32_EXACT = 2**24
-
 
 def select_gbl(present: np.ndarray, picks: int) -> np.ndarray:
     """Rows of `present` (N, A) binary chosen by the greedy selection, in pick order.
 
     Raises ValueError when fewer than `picks` rows have a present attribute.
     """
-    present = np.asarray(present)
+    present = np.asarray(present).astype(bool)
     if present.ndim != 2:
         raise ValueError("present must be a 2-d (objects, attributes) array")
-    n_total, a = present.shape
-    k_all = present.astype(bool).sum(axis=1).astype(np.int64)
+    a = present.shape[1]
+    k_all = present.sum(axis=1).astype(np.int64)
     cand = np.flatnonzero(k_all > 0)
     if len(cand) < picks:
         raise ValueError(f"only {len(cand)} objects have a present attribute, {picks} requested")
@@ -42,21 +41,19 @@ def select_gbl(present: np.ndarray, picks: int) -> np.ndarray:
     n = len(order)
     starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
     group_k = ks[starts]
-    # h.v <= |h| <= picks * A: pick the float width in which the product is exact
-    dtype = np.float32 if picks * a < _F32_EXACT else np.float64
-    vs = np.ascontiguousarray(present[order], dtype=dtype)
-    if (picks * a + 1) * n >= np.iinfo(np.int64).max:
+    # attribute-major copy: row j lists which candidates have attribute j (one contiguous row per column of V)
+    vt = np.ascontiguousarray(present[order].T, dtype=np.uint8)
+    if (picks * a + 1) * n >= np.iinfo(np.int64).max:  # h.v <= |h| <= picks * A
         raise ValueError("selection too large for exact int64 keys")
 
     pos = np.arange(n, dtype=np.int64)
     removed = np.zeros(n, dtype=bool)
     big = np.iinfo(np.int64).max
     h = np.zeros(a, dtype=np.int64)
-    h_f = np.zeros(a, dtype=dtype)
+    hv = np.zeros(n, dtype=np.int64)  # h.v of every candidate
     sum_h, sum_h2 = 0, 0
     chosen = np.empty(picks, dtype=np.int64)
     for t in range(picks):
-        hv = (vs @ h_f).astype(np.int64)
         # key = (h.v, position): the per-group minimum is the group's best, earliest on ties
         key = hv * n + pos
         key[removed] = big
@@ -80,9 +77,9 @@ def select_gbl(present: np.ndarray, picks: int) -> np.ndarray:
         p = int(g_pos[best[3]])
         removed[p] = True
         chosen[t] = order[p]
-        v = present[order[p]].astype(bool)
-        h[v] += 1
-        h_f[v] += 1
+        cols = np.flatnonzero(present[order[p]])
+        h[cols] += 1
+        hv += vt[cols].sum(axis=0, dtype=np.int64)
         sum_h += int(ks[p])
         sum_h2 = int((h * h).sum())
     return chosen

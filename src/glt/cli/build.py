@@ -8,6 +8,10 @@ import argparse
 from glt.builders import BUILDERS
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep the builders' docstring layout (example commands) and show option defaults."""
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "build",
@@ -20,7 +24,7 @@ def add_parser(sub) -> None:
             name,
             help=builder.HELP,
             description=builder.__doc__,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         builder.add_arguments(bp)
         bp.set_defaults(func=builder.run)

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
 from glt.benchmark import Benchmark
@@ -18,10 +17,6 @@ from glt.errors import GLTError
 def read_image(path) -> torch.Tensor:
     """Decode an image file to a uint8 (3, H, W) tensor; a file that cannot be read is a GLTError naming it."""
     try:
-        return decode_image(str(path), mode=ImageReadMode.RGB)
-    except (RuntimeError, OSError, ValueError):
-        pass
-    try:  # formats torchvision's decoders do not handle: fall back to PIL
         with Image.open(path) as im:
             return TF.pil_to_tensor(im.convert("RGB"))
     except (OSError, UnidentifiedImageError, ValueError) as e:
