@@ -30,7 +30,7 @@ def per_class_accuracy(runs, path: Path) -> Path:
             rs = [r for r in rs if p in r]
             if not rs:
                 continue
-            acc = np.nanmean([r[p]["per_class"]["accuracy"] for r in rs], axis=0)
+            acc = np.nanmean(np.array([r[p]["per_class"]["accuracy"] for r in rs], dtype=float), axis=0)
             size = np.asarray(rs[0]["train_class_counts"][track])
             order = np.argsort(-size, kind="stable")
             ax.plot(size[order], acc[order], marker="o", ms=3, label=method)
@@ -58,7 +58,7 @@ def attribute_accuracy(runs, path: Path) -> Path:
             if not rs:
                 continue
             keys = list(rs[0][p]["by_attribute"])
-            acc = np.nanmean([[r[p]["by_attribute"][k]["accuracy"] for k in keys] for r in rs], axis=0)
+            acc = np.nanmean(np.array([[r[p]["by_attribute"][k]["accuracy"] for k in keys] for r in rs], dtype=float), axis=0)
             x = np.arange(len(keys)) + i * width
             ax.bar(x, acc, width, label=method)
             ax.set_xticks(np.arange(len(keys)) + 0.4 - width / 2, [f"attr {k}" for k in keys])
