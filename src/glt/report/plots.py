@@ -71,3 +71,50 @@ def attribute_accuracy(runs, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def environment_records(run_folder: Path, track: str = "glt") -> list[dict]:
+    """The IFL environment statistics logged at each rebuild of a run (empty for other methods)."""
+    path = Path(run_folder) / track / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    import json
+
+    return [rec["ifl_environments"] for rec in map(json.loads, path.read_text().splitlines()) if "ifl_environments" in rec]
+
+
+def environment_stats(runs, path: Path) -> Path | None:
+    """For the first run of each IFL-style method: per rebuild, each environment's effective size, class
+    imbalance and attribute shares (the rare attributes' share should grow in the built environments)."""
+    picked = {}
+    for folder, r in runs:
+        recs = environment_records(folder)
+        if recs and r["method"] not in picked:
+            picked[r["method"]] = recs
+    if not picked:
+        return None
+    fig, axes = plt.subplots(len(picked), 3, figsize=(13, 3.2 * len(picked)), squeeze=False)
+    for row, (method, recs) in zip(axes, picked.items()):
+        epochs = [rec["epoch"] for rec in recs]
+        num_envs = len(recs[0]["environments"])
+        for e in range(num_envs):
+            envs = [rec["environments"][e] for rec in recs]
+            row[0].plot(epochs, [x["effective_size"] for x in envs], marker="o", label=f"e{e + 1}")
+            row[1].plot(epochs, [x["class_imbalance"] for x in envs], marker="o", label=f"e{e + 1}")
+            if "attribute_share" in envs[0]:
+                shares = np.array([x["attribute_share"] for x in envs])
+                for a in range(shares.shape[1]):
+                    row[2].plot(epochs, shares[:, a], marker="o", ls=["-", "--", ":"][e % 3], color=f"C{a}",
+                                label=f"e{e + 1} attr {a}")
+        row[0].set_title(f"{method}: effective sample size")
+        row[1].set_title(f"{method}: class imbalance (max/min class mass)")
+        row[1].set_yscale("log")
+        row[2].set_title(f"{method}: attribute share")
+        for ax in row:
+            ax.set_xlabel("rebuild after epoch")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

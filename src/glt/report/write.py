@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from glt.io import write_json, write_text
-from glt.report.plots import attribute_accuracy, per_class_accuracy
+from glt.report.plots import attribute_accuracy, environment_stats, per_class_accuracy
 from glt.report.tables import long_table, protocol_table, summarize, summary_json
 
 
@@ -26,4 +26,6 @@ def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
     write_json(out / "results.json", summary_json(runs))
     per_class_accuracy(runs, out / "figures" / "per_class_accuracy.png")
     attribute_accuracy(runs, out / "figures" / "attribute_accuracy.png")
+    if environment_stats(runs, out / "figures" / "ifl_environments.png"):
+        write_text(out / "results.md", md + "\n![IFL environments](figures/ifl_environments.png)\n")
     return table
