@@ -12,6 +12,10 @@ BUILDERS: Registry = Registry("benchmark builder")
 # name -> module under glt.builders
 _MODULES = {
     "digits": "digits",
+    "coco": "coco",
+    "imagenet": "imagenet",
+    "folder": "folder",
+    "torchvision": "torchvision_data",
 }
 
 for _name, _module in _MODULES.items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-DEFAULT_METHODS = "ce,blsoftmax,logit_adj"
+DEFAULT_METHODS = "ce,blsoftmax,logit_adj,ifl"
 
 
 def add_parser(sub) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from glt.benchmark import Benchmark
@@ -27,7 +27,17 @@ class SplitDataset(Dataset):
     """Items are (image, label, index) where index is the row in the split table (for per-sample
     bookkeeping such as IFL's scores). With `cache=True` every image is decoded once into memory."""
 
-    def __init__(self, benchmark: Benchmark, split: str, transform: Callable | None = None, cache: bool = False):
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        split: str,
+        transform: Callable | None = None,
+        cache: bool = False,
+        preprocess: Callable | None = None,
+        batch_transform: Callable | None = None,
+    ):
+        """`preprocess` is applied once when caching; with `batch_transform` (requires `cache`) whole
+        batches are cut from one uint8 tensor and transformed at once (`__getitems__`)."""
         self.benchmark = benchmark
         self.split = split
         self.table = benchmark.split(split)
@@ -35,8 +45,13 @@ class SplitDataset(Dataset):
         self.labels = torch.as_tensor(self.table.label)
         self._paths = [benchmark.image_path(p) for p in self.table.path]
         self._cache: list[torch.Tensor] | None = None
+        self._stack: torch.Tensor | None = None
+        self.batch_transform = batch_transform
         if cache:
-            self._cache = [read_image(p) for p in self._paths]
+            images = [read_image(p) for p in self._paths]
+            self._cache = [preprocess(im) for im in images] if preprocess else images
+            if batch_transform is not None:
+                self._stack = torch.stack(self._cache)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -52,6 +67,19 @@ class SplitDataset(Dataset):
             img = self.transform(img)
         return img, int(self.table.label[row]), i
 
+    def __getitems__(self, indices: list[int]):
+        """A whole batch at once (used by DataLoader when defined); falls back to per-item reads."""
+        if self._stack is None:
+            return [self[i] for i in indices]
+        index = torch.as_tensor(indices, dtype=torch.long)
+        row = index % len(self.table)
+        images = self.batch_transform(self._stack[row])
+        return images, self.labels[row], index
+
+    @property
+    def batched(self) -> bool:
+        return self._stack is not None
+
     def check_images(self, limit: int | None = None) -> None:
         """Fail early, naming the file, if an image is missing (checks `limit` rows, all by default)."""
         for p in self._paths[:limit]:
@@ -61,3 +89,14 @@ class SplitDataset(Dataset):
 
 def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.bincount(labels, minlength=num_classes)
+
+
+def _already_collated(batch):
+    return batch
+
+
+def make_loader(dataset: SplitDataset, batch_size: int, **kwargs) -> DataLoader:
+    """A DataLoader over a split; batched datasets deliver whole batches from `__getitems__`."""
+    if getattr(dataset, "batched", False):
+        kwargs["collate_fn"] = _already_collated
+    return DataLoader(dataset, batch_size=batch_size, **kwargs)

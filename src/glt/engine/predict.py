@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from glt.data import make_loader
 from glt.io import atomic_path
 
 
@@ -17,7 +17,7 @@ from glt.io import atomic_path
 def predict(method, model, dataset, batch_size: int, device, num_workers: int = 0, progress: bool = False, desc=""):
     """Arg-max predictions of `method.predict_logits` for every row of `dataset`, in row order."""
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     preds = np.empty(len(dataset), dtype=np.int64)
     for images, _, index in tqdm(loader, desc=desc, leave=False, disable=not progress):
         logits = method.predict_logits(model, images.to(device, non_blocking=True))

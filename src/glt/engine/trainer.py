@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import OmegaConf
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from glt.benchmark import Benchmark
-from glt.data import SplitDataset, build_transforms, create_sampler
+from glt.data import SplitDataset, build_batch_transforms, build_transforms, create_sampler, make_loader
 from glt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from glt.engine.predict import predict, write_predictions
 from glt.engine.run_dir import RunDir
@@ -47,6 +46,7 @@ class Setup:
         size = cfg.data.image_size or m.image_size
         self.train_tf, self.test_tf = build_transforms(m.image_style, size, cfg.data.augment, cfg.data.crop_scale_min)
         self.cache = cfg.data.cache_images if cfg.data.cache_images is not None else m.image_style == "small"
+        self.batch_tf = build_batch_transforms(m.image_style, size, cfg.data.augment) if self.cache else None
         self.num_classes = m.num_classes
         train_table = self.bench.split(f"{self.track}/train")
         self.class_counts = train_table.class_counts(self.num_classes)
@@ -56,11 +56,15 @@ class Setup:
             train_table.label, train_table.attribute, m.num_attributes,
         )
         self.method = spec.create(cfg.method_args, cfg.wrapper_args, self.ctx)
-        backbone = create_backbone(cfg.model.backbone, cfg.model.weights, cfg.model.weights_file)
+        backbone = create_backbone(cfg.model.backbone, cfg.model.weights, cfg.model.weights_file, **cfg.model.options)
         self.model = self.method.build_model(backbone).to(self.device)
         self.extra = self.method.extra_modules().to(self.device)
 
     def dataset(self, split: str, train: bool) -> SplitDataset:
+        if self.batch_tf is not None:
+            preprocess, train_batch, test_batch = self.batch_tf
+            return SplitDataset(self.bench, split, cache=True, preprocess=preprocess,
+                                batch_transform=train_batch if train else test_batch)
         ds = SplitDataset(self.bench, split, self.train_tf if train else self.test_tf, cache=self.cache)
         if not self.cache:
             ds.check_images()
@@ -81,6 +85,14 @@ def _stage_parameters(model, extra, trainable: str):
     if trainable == "head":
         return list(model.head.parameters())
     raise ValueError(f"unknown trainable '{trainable}'")
+
+
+def stage_optim(optim_cfg, stage):
+    """The optimizer settings of a stage: the method's own milestones (fractions of the stage's epochs)
+    apply unless the config names milestones itself."""
+    if stage.milestones is None or optim_cfg.milestones:
+        return optim_cfg
+    return OmegaConf.merge(optim_cfg, {"milestones": [round(f * stage.epochs) for f in stage.milestones]})
 
 
 def _set_train_mode(model, trainable: str) -> None:
@@ -125,6 +137,8 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
 
         return json.loads(run.eval.read_text())["splits"]
     seed_everything(cfg.seed, cfg.deterministic)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     setup = Setup(cfg)
     model, method, device = setup.model, setup.method, setup.device
     train_ds = setup.dataset(f"{setup.track}/train", train=True)
@@ -150,12 +164,12 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
         )
         sampler = create_sampler(stage.sampler, labels, setup.num_classes, seed=cfg.seed * 1009 + si,
                                  **method.sampler_options(stage))
-        loader = DataLoader(
-            train_ds, batch_size=cfg.data.batch_size, sampler=sampler, num_workers=cfg.data.num_workers,
+        loader = make_loader(
+            train_ds, cfg.data.batch_size, sampler=sampler, num_workers=cfg.data.num_workers,
             pin_memory=device.type == "cuda", drop_last=len(sampler) > cfg.data.batch_size,
             persistent_workers=cfg.data.num_workers > 0,
         )
-        scheduler = build_scheduler(optimizer, cfg.optim, stage.epochs, len(loader))
+        scheduler = build_scheduler(optimizer, stage_optim(cfg.optim, stage), stage.epochs, len(loader))
         first = start_epoch if si == start_stage else 0
         if ckpt is not None and si == start_stage:
             optimizer.load_state_dict(ckpt["optimizer"])

@@ -12,7 +12,10 @@ from typing import Any
 from glt.errors import unknown_name
 from glt.methods.base import METHODS, WRAPPERS, Context, Method, MethodWrapper, Output, Stage
 
-_MODULES = ["ce", "blsoftmax", "logit_adj", "ifl", "irm"]
+_MODULES = [
+    "ce", "blsoftmax", "logit_adj", "ifl", "irm", "focal", "logit_adj_loss", "ldam", "mixup", "randaug",
+    "decoupling", "tde", "bbn", "ride", "tade", "lff",
+]
 for _m in _MODULES:
     importlib.import_module(f"glt.methods.{_m}")
 

@@ -51,6 +51,9 @@ class Stage:
     # which parameters the stage's optimizer updates: "all" or "head" (decoupled classifier re-training)
     trainable: str = "all"
     lr: float | None = None  # None: the config's optimizer lr
+    # the method's own multistep milestones as fractions of the stage's epochs (LDAM's 0.8 / 0.9 of 100
+    # epochs = 80 / 90), so they scale with shorter runs; used only while optim.milestones is empty
+    milestones: list[float] | None = None
 
 
 @dataclass

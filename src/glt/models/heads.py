@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from glt.errors import unknown_name
+from glt.errors import GLTError, unknown_name
 from glt.registry import Registry
 
 HEADS: Registry[Callable[..., nn.Module]] = Registry("head")
@@ -17,6 +19,112 @@ HEADS: Registry[Callable[..., nn.Module]] = Registry("head")
 class LinearHead(nn.Linear):
     def __init__(self, in_features: int, num_classes: int, bias: bool = True):
         super().__init__(in_features, num_classes, bias=bias)
+
+
+@HEADS.register("cosine")
+class CosineHead(nn.Module):
+    """Normalised linear classifier: `scale * cos(feature, class weight)` (LDAM, RIDE and TADE use scale 30,
+    so a softmax over the logits is not flat)."""
+
+    def __init__(self, in_features: int, num_classes: int, scale: float = 1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features))
+        self.scale = scale
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # as nn.Linear; only the directions matter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+
+
+@HEADS.register("lws")
+class LWSHead(LinearHead):
+    """Learnable weight scaling (Kang et al. 2020): a linear head whose logits are multiplied by one
+    learnable scale per class. The scales start at 1 and stay fixed while the linear weights learn;
+    `learn_scales(True)` freezes the weights and lets only the scales learn (LWS's second stage)."""
+
+    def __init__(self, in_features: int, num_classes: int, bias: bool = True):
+        super().__init__(in_features, num_classes, bias=bias)
+        self.scales = nn.Parameter(torch.ones(num_classes))
+        self.learn_scales(False)
+
+    def learn_scales(self, on: bool) -> None:
+        for p in (self.weight, self.bias):
+            if p is not None:
+                p.requires_grad_(not on)
+        self.scales.requires_grad_(on)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * self.scales
+
+
+@HEADS.register("causal_norm")
+class CausalNormHead(nn.Module):
+    """Deconfound-TDE's multi-head cosine classifier (Tang et al. 2020). Features and class weights are cut
+    into `num_heads` equal chunks; each feature chunk is L2-normalised, each weight chunk divided by
+    (its norm + gamma), and the logit is `tau / num_heads` times the sum of the chunks' dot products.
+    `counterfactual` removes the direct effect of a feature direction at test time (TDE)."""
+
+    def __init__(self, in_features: int, num_classes: int, num_heads: int = 2, tau: float = 16.0,
+                 gamma: float = 1 / 32):
+        super().__init__()
+        if num_heads < 1 or in_features % num_heads:
+            raise GLTError(f"causal_norm head: feature size {in_features} is not divisible by num_heads={num_heads}")
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features))
+        self.num_heads = num_heads
+        self.scale = tau / num_heads
+        self.gamma = gamma
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    def _chunks(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], self.num_heads, -1)
+
+    def normed_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, heads, D / heads): every chunk of unit norm."""
+        return F.normalize(self._chunks(x), dim=2)
+
+    def normed_weight(self) -> torch.Tensor:
+        w = self._chunks(self.weight)
+        return (w / (w.norm(dim=2, keepdim=True) + self.gamma)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.normed_features(x).flatten(1) @ self.normed_weight().t()
+
+    def counterfactual(self, x: torch.Tensor, direction: torch.Tensor, alpha: float) -> torch.Tensor:
+        """TDE logits: in every chunk remove `alpha * cos(x, d) * d` (d = the chunk of the normalised moving
+        average `direction` of training features) before the classifier."""
+        nx = self.normed_features(x)
+        nd = self.normed_features(direction.reshape(1, -1))
+        cos = (nx * nd).sum(2, keepdim=True)
+        return self.scale * (nx - alpha * cos * nd).flatten(1) @ self.normed_weight().t()
+
+
+@HEADS.register("multi_expert")
+class MultiExpertHead(nn.Module):
+    """One head per expert, each over its own slice of the feature ((B, E * D) from E experts' backbones):
+    `expert_logits` gives (B, E, C); the head's output is the experts' mean (RIDE, TADE)."""
+
+    def __init__(self, in_features: int, num_classes: int, num_experts: int = 3, expert_head: str = "cosine",
+                 **kwargs):
+        super().__init__()
+        if num_experts < 1 or in_features % num_experts:
+            raise GLTError(f"multi_expert head: feature size {in_features} is not divisible by {num_experts} experts")
+        self.experts = nn.ModuleList(
+            create_head(expert_head, in_features // num_experts, num_classes, **kwargs) for _ in range(num_experts)
+        )
+
+    def expert_logits(self, x: torch.Tensor) -> torch.Tensor:
+        chunks = x.chunk(len(self.experts), dim=1)
+        return torch.stack([head(c) for head, c in zip(self.experts, chunks)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.expert_logits(x).mean(1)
 
 
 def create_head(name: str, in_features: int, num_classes: int, **kwargs) -> nn.Module:

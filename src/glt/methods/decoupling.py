@@ -1,0 +1,141 @@
+"""Decoupled classifier learning (Kang et al. 2020): the representation is learned first with plain
+cross-entropy and instance sampling; then the classifier is re-balanced on the frozen backbone.
+
+The second stage runs either in the same run, as an extra stage of the one loop, or from a finished
+first-stage run (`method_args.init_from=RUN_DIR`, whose best checkpoint supplies the backbone)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn.functional as F
+
+from glt.engine.checkpoint import load_checkpoint
+from glt.errors import GLTError
+from glt.methods.base import METHODS, Method, Stage
+from glt.models import GLTModel, create_head
+
+
+def load_first_stage(model: GLTModel, run_dir: str, with_head: bool) -> None:
+    """Copy the backbone (and the head, if `with_head`) of a finished run's best checkpoint into `model`."""
+    path = Path(run_dir) / "checkpoints" / "best.pt"
+    if not path.is_file():
+        raise GLTError(f"method_args.init_from: {path} not found (expected the folder of a finished first-stage run)")
+    state = load_checkpoint(path).get("model", {})
+    parts = ("backbone", "head") if with_head else ("backbone",)
+    wanted = {k for k in model.state_dict() if k.split(".", 1)[0] in parts}
+    given = {k: v for k, v in state.items() if k.split(".", 1)[0] in parts}
+    # a head may hold more than the first stage's (LWS's scales): only what the checkpoint lacks of the
+    # plain backbone/linear head is an error
+    missing = sorted(k for k in wanted - given.keys() if not k.endswith(".scales"))
+    unexpected = sorted(given.keys() - wanted)
+    if missing or unexpected:
+        raise GLTError(
+            f"method_args.init_from: {path} does not fit this model (backbone {type(model.backbone).__name__}): "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}; train the first stage with the same backbone "
+            "and a linear head (e.g. method ce)"
+        )
+    try:
+        model.load_state_dict(given, strict=False)
+    except RuntimeError as e:
+        raise GLTError(f"method_args.init_from: {path} does not fit this model: {str(e).splitlines()[-1].strip()}") from None
+
+
+class _Decoupled(Method):
+    """A linear-classifier method that may start from a finished first-stage run (`method_args.init_from`).
+    The first stage's weights are copied when the second stage starts training, not when the model is
+    built, so a finished run can be re-scored (`glt eval`) without the first-stage folder."""
+
+    head_name = "linear"
+    load_head = True  # copy the first stage's classifier too (cRT re-initialises it anyway)
+
+    def build_model(self, backbone) -> GLTModel:
+        self.model = GLTModel(backbone, create_head(self.head_name, backbone.out_features, self.ctx.num_classes))
+        return self.model
+
+    def on_epoch_start(self, stage: Stage, epoch: int) -> None:
+        if self.settings.init_from and stage.trainable == "head" and epoch == 0:
+            load_first_stage(self.model, self.settings.init_from, with_head=self.load_head)
+
+
+class _ClassifierRetraining(_Decoupled):
+    """cRT / LWS: CE first stage, then `classifier_epochs` of class-aware sampling on the frozen backbone."""
+
+    @dataclass
+    class Settings:
+        classifier_epochs: int = 10
+        classifier_lr: float | None = None  # None: optim.lr
+        per_class: int = 4  # images per class drawn at a time by the class-aware sampler
+        init_from: str | None = None  # a finished first-stage run folder: skip stage 1, use its best backbone
+
+    def stages(self) -> list[Stage]:
+        s = self.settings
+        second = Stage("classifier", s.classifier_epochs, "class_aware", "head", s.classifier_lr)
+        return [second] if s.init_from else [Stage("main", self.ctx.epochs), second]
+
+    def sampler_options(self, stage: Stage) -> dict:
+        return {"per_class": self.settings.per_class} if stage.sampler == "class_aware" else {}
+
+
+@METHODS.register("crt")
+class ClassifierRetraining(_ClassifierRetraining):
+    """cRT: stage 1 plain cross-entropy; stage 2 re-initialises the linear classifier and re-trains it
+    alone on the frozen backbone with class-aware sampling (10 epochs, 4 images per class per draw)."""
+
+    name = "crt"
+    description = "decoupling: re-train the classifier on the frozen backbone with class-aware sampling"
+    load_head = False
+
+    def on_epoch_start(self, stage: Stage, epoch: int) -> None:
+        super().on_epoch_start(stage, epoch)
+        if stage.trainable == "head" and epoch == 0:
+            self.model.head.reset_parameters()
+
+
+@METHODS.register("lws")
+class LearnableWeightScaling(_ClassifierRetraining):
+    """LWS: stage 1 plain cross-entropy; stage 2 keeps the classifier's weights and learns one scale per
+    class on the frozen backbone with class-aware sampling."""
+
+    name = "lws"
+    description = "decoupling: learn one logit scale per class on the frozen classifier, class-aware sampling"
+    head_name = "lws"
+
+    def on_epoch_start(self, stage: Stage, epoch: int) -> None:
+        super().on_epoch_start(stage, epoch)
+        # every epoch (not only the first), so a run resumed inside stage 2 trains the right parameters
+        self.model.head.learn_scales(stage.trainable == "head")
+
+
+def tau_normalized_logits(features, weight, bias, tau: float):
+    """Logits of a linear classifier whose class weight vectors are divided by their norm ** tau."""
+    return F.linear(features, weight / weight.norm(dim=1, keepdim=True).pow(tau), bias)
+
+
+@METHODS.register("tau_norm")
+class TauNorm(_Decoupled):
+    """tau-normalised classifier: plain cross-entropy training; at test time every class weight vector is
+    divided by its norm ** tau (tau 0: the plain classifier, tau 1: all norms equal). No second training."""
+
+    name = "tau_norm"
+    description = "decoupling: predict with class weights divided by their norm ** tau (no re-training)"
+
+    @dataclass
+    class Settings:
+        tau: float = 1.0
+        init_from: str | None = None  # a finished first-stage run folder: apply tau-norm to its best checkpoint
+
+    def stages(self) -> list[Stage]:
+        if not self.settings.init_from:
+            return super().stages()
+        # nothing to train, but the loop scores validation and writes the checkpoint after an epoch:
+        # one that draws a single image and steps with learning rate 0
+        return [Stage("tau_norm", 1, "weighted", "head", lr=0.0)]
+
+    def sampler_options(self, stage: Stage) -> dict:
+        return {"num_samples": 1} if stage.sampler == "weighted" else {}
+
+    def predict_logits(self, model, images):
+        features = model.forward_features(images)
+        return tau_normalized_logits(features, model.head.weight, model.head.bias, self.settings.tau)

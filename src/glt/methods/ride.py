@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from glt.methods.base import METHODS, Method, Output, Stage
+from glt.methods.ldam import class_balanced_weights, ldam_margins, margin_cross_entropy
+from glt.models import GLTModel, create_head
+from glt.models.branched import BranchedBackbone
+
+
+class MultiExpert(Method):
+    """Experts that share the backbone's early layers and each own a copy of its last `expert_stages` stages
+    and a cosine classifier (scale s). The prediction is the experts' mean logit; `Output.features` holds
+    the experts' features side by side and `Output.extra["expert_logits"]` each expert's logits (B, E, C)."""
+
+    num_experts = 3
+
+    def build_model(self, backbone) -> GLTModel:
+        experts = BranchedBackbone(backbone, self.num_experts, self.settings.expert_stages)
+        head = create_head("multi_expert", experts.out_features, self.ctx.num_classes,
+                           num_experts=self.num_experts, expert_head="cosine", scale=self.settings.scale)
+        return GLTModel(experts, head)
+
+    def forward(self, model, images) -> Output:
+        features = model.forward_features(images)
+        expert_logits = model.head.expert_logits(features)
+        return Output(expert_logits.mean(1), features, {"expert_logits": expert_logits})
+
+
+def diversity_weights(class_counts: np.ndarray, factor: float) -> np.ndarray:
+    """RIDE's per-class diversity temperatures once re-weighting is on: C * prior * factor + 1 - factor,
+    divided by their maximum."""
+    prior = np.asarray(class_counts, dtype=np.float64) / np.sum(class_counts)
+    w = len(prior) * prior * factor + 1 - factor
+    return w / w.max()
+
+
+@METHODS.register("ride")
+class RIDE(MultiExpert):
+    """RIDE (Wang et al. 2021) without routing: 3 experts, each trained with the LDAM margin loss (s 30, max
+    margin 0.5) plus a diversity term `diversity_factor * T^2 * KL(softmax(expert / T) || softmax(mean / T))`
+    (factor -0.2: experts are pushed apart). From `reweight_start` of the epochs on, the margin loss uses
+    class-balanced weights (beta 0.9999) and the temperature becomes per-class. The study's schedule: weight
+    decay 2e-4, learning rate x0.1 at 60% and 80% of the epochs."""
+
+    name = "ride"
+    description = "RIDE: 3 experts with LDAM individual losses and a diversity loss"
+    cosine_classifier = True  # features are compared by angle: IFL's cosine center loss fits
+    train_defaults = {"optim": {"weight_decay": 2e-4, "schedule": "multistep", "gamma": 0.1}}
+
+    @dataclass
+    class Settings:
+        num_experts: int = 3
+        expert_stages: int = 2  # last backbone stages owned by each expert (ResNeXt: layer3 and layer4)
+        scale: float = 30.0
+        max_margin: float = 0.5
+        diversity_factor: float = -0.2
+        diversity_temperature: float = 1.0
+        reweight_start: float = 0.8  # fraction of the epochs after which re-weighting applies
+        beta: float = 0.9999
+        reweight_factor: float = 0.02
+        milestones: list[float] = field(default_factory=lambda: [0.6, 0.8])  # fractions of the epochs
+
+    def __init__(self, settings, ctx):
+        super().__init__(settings, ctx)
+        self.num_experts = settings.num_experts
+        counts = ctx.class_counts
+        self.margins = torch.as_tensor(ldam_margins(counts, settings.max_margin), dtype=torch.float32).to(ctx.device)
+        self.balanced = torch.as_tensor(class_balanced_weights(counts, settings.beta), dtype=torch.float32).to(ctx.device)
+        self.temperatures = torch.as_tensor(
+            settings.diversity_temperature * diversity_weights(counts, settings.reweight_factor), dtype=torch.float32
+        ).to(ctx.device)
+        self.temperature_mean = float(self.temperatures.mean())
+        self.reweight = False
+
+    def stages(self) -> list[Stage]:
+        return [Stage("main", self.ctx.epochs, milestones=list(self.settings.milestones))]
+
+    def on_epoch_start(self, stage: Stage, epoch: int) -> None:
+        self.reweight = epoch >= round(self.settings.reweight_start * stage.epochs)
+
+    def loss(self, out: Output, labels):
+        s = self.settings
+        weight = self.balanced if self.reweight else None
+        temp = self.temperatures[None] if self.reweight else s.diversity_temperature
+        t2 = (self.temperature_mean if self.reweight else s.diversity_temperature) ** 2
+        target = F.softmax(out.logits.detach() / temp, dim=1)
+        total = 0.0
+        for logits in out.extra["expert_logits"].unbind(1):
+            total = total + margin_cross_entropy(logits, labels, self.margins, s.scale, weight)
+            if s.diversity_factor:
+                kl = F.kl_div(F.log_softmax(logits / temp, dim=1), target, reduction="batchmean")
+                total = total + s.diversity_factor * t2 * kl
+        return total
