@@ -21,23 +21,29 @@ def _by_method(runs):
 
 
 def per_class_accuracy(runs, path: Path) -> Path:
-    """Per-class accuracy (mean over seeds) against the class's training size, one panel per protocol."""
+    """Per-class accuracy (mean over seeds) against the class rank (label 0 = the largest class of
+    Train-GLT), one panel per protocol; the Train-GLT class sizes are drawn on a second axis."""
     protocols = [p for p in PROTOCOLS if any(p in r for _, r in runs)]
     fig, axes = plt.subplots(1, len(protocols), figsize=(5 * len(protocols), 4), squeeze=False)
     for ax, p in zip(axes[0], protocols):
-        track = PROTOCOLS[p][0]
+        sizes = None
         for method, rs in _by_method(runs).items():
             rs = [r for r in rs if p in r]
             if not rs:
                 continue
             acc = np.nanmean(np.array([r[p]["per_class"]["accuracy"] for r in rs], dtype=float), axis=0)
-            size = np.asarray(rs[0]["train_class_counts"][track])
-            order = np.argsort(-size, kind="stable")
-            ax.plot(size[order], acc[order], marker="o", ms=3, label=method)
-        ax.set_xscale("log")
-        ax.set_xlabel(f"training images of the class ({track}/train)")
+            ax.plot(np.arange(len(acc)), acc, marker="o", ms=3, label=method)
+            sizes = rs[0].get("train_class_counts", {}).get("glt", sizes)
+        if sizes is not None:
+            twin = ax.twinx()
+            twin.bar(np.arange(len(sizes)), sizes, color="grey", alpha=0.15)
+            twin.set_yscale("log")
+            twin.set_ylabel("Train-GLT images of the class", color="grey")
+            ax.set_zorder(twin.get_zorder() + 1)
+            ax.patch.set_visible(False)
+        ax.set_xlabel("class rank (0 = largest in Train-GLT)")
         ax.set_ylabel("accuracy")
-        ax.set_title(p)
+        ax.set_title(f"{p}: per-class accuracy")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
