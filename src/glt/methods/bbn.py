@@ -42,7 +42,9 @@ class BBN(Method):
     def __init__(self, settings, ctx):
         super().__init__(settings, ctx)
         if ctx.batch_size % 2:
-            raise GLTError(f"bbn pairs a uniform and a reversed image: data.batch_size must be even, not {ctx.batch_size}")
+            raise GLTError(
+                f"bbn pairs a uniform and a reversed image: data.batch_size must be even, not {ctx.batch_size}"
+            )
         self.n = int(np.sum(ctx.class_counts))
         self.mix = 1.0
 

@@ -39,7 +39,8 @@ def load_first_stage(model: GLTModel, run_dir: str, with_head: bool) -> None:
     try:
         model.load_state_dict(given, strict=False)
     except RuntimeError as e:
-        raise GLTError(f"method_args.init_from: {path} does not fit this model: {str(e).splitlines()[-1].strip()}") from None
+        reason = str(e).splitlines()[-1].strip()
+        raise GLTError(f"method_args.init_from: {path} does not fit this model: {reason}") from None
 
 
 class _Decoupled(Method):

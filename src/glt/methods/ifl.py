@@ -17,7 +17,7 @@ from glt.errors import GLTError
 from glt.methods.base import WRAPPERS, Context, Method, MethodWrapper, Output, Stage
 from glt.methods.environments import ENV_RULES, build_environments, environment_stats
 
-CENTER_LOSSES = ("euclidean", "cosine", "triplet")
+CENTER_LOSSES = ("auto", "euclidean", "cosine", "triplet")
 CENTER_UPDATES = ("optimizer", "ema")
 BUDGETS = ("matched", "original")
 
@@ -65,7 +65,8 @@ class IFL(MethodWrapper):
         env_rule: str = "intra"  # intra | inter | inter_intra | correctness | uniform
         num_envs: int = 2
         sample_scale: float = 4.0  # target head/tail ratio of the Pareto rule
-        center_loss: str = "euclidean"  # euclidean | cosine (normalised classifiers) | triplet
+        # auto: cosine for methods with a normalised classifier (LDAM, RIDE), else euclidean
+        center_loss: str = "auto"  # auto | euclidean | cosine | triplet
         triplet_margin: float = 1.0
         center_update: str = "optimizer"  # optimizer (SGD, gradient / alpha) | ema (moving average)
         center_lr: float = 0.5
@@ -89,6 +90,9 @@ class IFL(MethodWrapper):
             raise GLTError("wrapper_args.alphas needs one value more than wrapper_args.alpha_milestones")
         if s.env_rule == "correctness" and s.num_envs != 2:
             raise GLTError("wrapper_args.env_rule=correctness defines exactly two environments")
+        self.center_kind = s.center_loss
+        if s.center_loss == "auto":
+            self.center_kind = "cosine" if getattr(base, "cosine_classifier", False) else "euclidean"
         n = int(ctx.class_counts.sum())
         self.n = n
         dev = ctx.device
@@ -184,7 +188,7 @@ class IFL(MethodWrapper):
         self._hit.index_add_(0, row, (out.logits.argmax(1) == labels).float())
 
     def _center_loss(self, out: Output, labels, centers):
-        return center_loss(self.settings.center_loss, out.features, labels, centers, out.logits, self.settings.triplet_margin)
+        return center_loss(self.center_kind, out.features, labels, centers, out.logits, self.settings.triplet_margin)
 
     def after_step(self) -> None:
         self.base.after_step()

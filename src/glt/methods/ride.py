@@ -70,7 +70,8 @@ class RIDE(MultiExpert):
         self.num_experts = settings.num_experts
         counts = ctx.class_counts
         self.margins = torch.as_tensor(ldam_margins(counts, settings.max_margin), dtype=torch.float32).to(ctx.device)
-        self.balanced = torch.as_tensor(class_balanced_weights(counts, settings.beta), dtype=torch.float32).to(ctx.device)
+        self.balanced = torch.as_tensor(class_balanced_weights(counts, settings.beta), dtype=torch.float32)
+        self.balanced = self.balanced.to(ctx.device)
         self.temperatures = torch.as_tensor(
             settings.diversity_temperature * diversity_weights(counts, settings.reweight_factor), dtype=torch.float32
         ).to(ctx.device)
