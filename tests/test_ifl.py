@@ -239,3 +239,16 @@ def test_two_process_gloo_scores_and_environments_agree(tmp_path):
     assert np.array_equal(i0, seq[0::2]) and np.array_equal(i1, seq[1::2])
     np.testing.assert_array_equal(np.load(tmp_path / "scores0.npy"), np.load(tmp_path / "scores1.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "env0.npy"), np.load(tmp_path / "env1.npy"))
+
+
+def test_center_loss_follows_the_classifier():
+    labels = np.repeat(np.arange(3), 4)
+    ctx = Context(3, np.bincount(labels), 10, batch_size=4, labels=labels)
+    kinds = {}
+    for name in ("ifl+ldam", "ifl+ride", "ifl+ce", "ifl"):
+        spec = resolve_method(name)
+        kinds[name] = spec.create(spec.base.Settings(), spec.wrapper.Settings(), ctx).center_kind
+    assert kinds == {"ifl+ldam": "cosine", "ifl+ride": "cosine", "ifl+ce": "euclidean", "ifl": "euclidean"}
+    spec = resolve_method("ifl+ldam")
+    forced = spec.create(spec.base.Settings(), spec.wrapper.Settings(center_loss="triplet"), ctx)
+    assert forced.center_kind == "triplet"

@@ -80,11 +80,19 @@ class SplitTable:
             "frequency": pa.array(self.frequency),
             "attribute": pa.array(self.attribute),
         }
+        fields = [pa.field(name, col.type) for name, col in cols.items()]
         if self.attributes is not None:
-            n, a = self.attributes.shape
-            flat = pa.array(self.attributes.reshape(-1))
-            cols["attributes"] = pa.FixedSizeListArray.from_arrays(flat, a)
-        return pa.table(cols)
+            if self.attributes.size and self.attributes.max() > 1:
+                raise ValueError("'attributes' must be a binary (0/1) vector")
+            # bit-packed, one fixed_size_binary value per row: Parquet decodes a FixedSizeList<uint8> value
+            # by value (about 4 s for 1M x 204 vectors), this in about 0.1 s
+            packed = np.ascontiguousarray(np.packbits(self.attributes, axis=1))
+            cols["attributes"] = pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(packed.shape[1]), len(packed), [None, pa.py_buffer(packed)]
+            )
+            fields.append(pa.field("attributes", cols["attributes"].type,
+                                   metadata={"glt.vector_length": str(self.attributes.shape[1])}))
+        return pa.table(cols, schema=pa.schema(fields))
 
     def write(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
@@ -111,8 +119,13 @@ class SplitTable:
             attributes = None
             if "attributes" in names:
                 col = table.column("attributes").combine_chunks()
-                width = col.type.list_size
-                attributes = col.flatten().to_numpy().reshape(-1, width)
+                meta = table.schema.field("attributes").metadata or {}
+                if not pa.types.is_fixed_size_binary(col.type) or b"glt.vector_length" not in meta or col.null_count:
+                    raise ValueError("column 'attributes' is not a bit-packed binary vector")
+                width = int(meta[b"glt.vector_length"])
+                k = col.type.byte_width
+                packed = np.frombuffer(col.buffers()[1], np.uint8, count=len(col) * k, offset=col.offset * k)
+                attributes = np.unpackbits(packed.reshape(-1, k), axis=1, count=width)
             out = cls(
                 table.column("id").to_numpy(),
                 table.column("path").to_numpy(),
