@@ -12,8 +12,7 @@ second". This script writes two synthetic split tables with `SplitTable.write` a
     python benchmarks/split_loading.py --import-export   # instead: `glt import` / `glt export` at full size
 
 It also times the pieces of `read` separately (Parquet decode, string columns to numpy, the
-attribute vector column) so a slow total points at its cause, and, for the multilabel table, the
-encoding proposed in docs/import.md (the vector bit-packed into a ``fixed_size_binary`` column).
+attribute vector column, stored bit-packed) so a slow total points at its cause.
 """
 
 from __future__ import annotations
@@ -49,29 +48,6 @@ def make_table(rows: int, vector_length: int, seed: int = 0) -> SplitTable:
         attributes = (rng.integers(0, 20, size=(rows, vector_length), dtype=np.uint8) == 0).view(np.uint8)
     attribute = rng.integers(0, 3, size=rows)
     return SplitTable(ids, paths, label, frequency, attribute, attributes)
-
-
-# ---- the proposed encoding of the attribute vector (docs/import.md, "Performance") ----------------
-def write_packed(table: SplitTable, path: Path) -> None:
-    """As SplitTable.write, but the (N, A) binary vector bit-packed into fixed_size_binary(ceil(A/8))."""
-    t = table.to_arrow().drop_columns(["attributes"])
-    packed = np.ascontiguousarray(np.packbits(table.attributes, axis=1))
-    col = pa.FixedSizeBinaryArray.from_buffers(pa.binary(packed.shape[1]), len(packed), [None, pa.py_buffer(packed)])
-    field = pa.field("attributes", col.type, metadata={"glt.vector_length": str(table.attributes.shape[1])})
-    pq.write_table(t.append_column(field, col), path, compression="zstd")
-
-
-def read_packed(path: Path) -> SplitTable:
-    """As SplitTable.read (less its validation), for a table written by write_packed."""
-    table = pq.read_table(path)
-    col = table.column("attributes").combine_chunks()
-    width = int(table.schema.field("attributes").metadata[b"glt.vector_length"])
-    k = col.type.byte_width
-    packed = np.frombuffer(col.buffers()[1], np.uint8, count=len(col) * k, offset=col.offset * k).reshape(-1, k)
-    return SplitTable(
-        *(table.column(c).to_numpy() for c in ("id", "path", "label", "frequency", "attribute")),
-        np.unpackbits(packed, axis=1, count=width),
-    )
 
 
 def best_of(fn, repeat: int) -> float:
@@ -159,14 +135,6 @@ def main() -> None:
         print(f"{kind}: {args.rows:,} rows, {path.stat().st_size / 2**20:.1f} MiB, write {write_s:.2f} s")
         for step, seconds in profile(path, args.repeat).items():
             print(f"  {step:<36} {seconds:.3f} s")
-        if width:
-            packed = folder / f"{kind}-packed.parquet"
-            t0 = time.perf_counter()
-            write_packed(table, packed)
-            write_s = time.perf_counter() - t0
-            assert np.array_equal(read_packed(packed).attributes, table.attributes)
-            print(f"{kind}, proposed bit-packed vector: {packed.stat().st_size / 2**20:.1f} MiB, write {write_s:.2f} s")
-            print(f"  {'read (as SplitTable.read)':<36} {best_of(lambda: read_packed(packed), args.repeat):.3f} s")
     if args.import_export:
         time_import_export(folder)
     if tmp:
