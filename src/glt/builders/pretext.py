@@ -274,9 +274,9 @@ def extract_features(
 ) -> FeatureStore:
     """Compute the features of every image not yet in the cache, class by class, and return the cache.
 
-    Images are read in batches by DataLoader worker processes; each class is written to the cache as
-    soon as all its images are done. Unreadable images get a zero row and are listed in the class
-    record (with `strict`, the first one is an error instead)."""
+    Images are read in batches (one class at a time) by DataLoader worker processes; each class is
+    written to the cache as soon as all its images are done. Unreadable images get a zero row and are
+    listed in the class record (with `strict`, the first one is an error instead)."""
     import torch
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -289,14 +289,21 @@ def extract_features(
     bounds = images.class_bounds()
     todo = [c for c in range(images.num_classes) if _cached_class(folder, images, c) is None]
     if strict:
-        _raise_first_unreadable(folder, images, [c for c in range(images.num_classes) if c not in set(todo)])
+        cached = sorted(set(range(images.num_classes)) - set(todo))
+        _raise_first_unreadable(folder, images, cached)
     if todo:
         rows = np.concatenate([np.arange(bounds[c], bounds[c + 1]) for c in todo])
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         model = build_extractor(cfg).to(device)
         dataset = _ImageDataset(images.root, images.ids, rows, make_transform(cfg.resize, cfg.crop, cfg.normalize), cfg.crop)
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers,
-                            pin_memory=device.startswith("cuda"))
+        # batches never span two classes: a class's features then come from the same batches whether or not
+        # other classes were cached (batch composition changes the floating-point result of a conv)
+        batches, start = [], 0
+        for c in todo:
+            n_c = int(bounds[c + 1] - bounds[c])
+            batches += [range(start + lo, start + min(n_c, lo + cfg.batch_size)) for lo in range(0, n_c, cfg.batch_size)]
+            start += n_c
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers, pin_memory=device.startswith("cuda"))
         pending: dict[int, dict] = {}
         bar = tqdm(total=len(rows), desc="features", unit="img", disable=not progress, leave=False)
         with bar, torch.inference_mode():
@@ -405,6 +412,13 @@ def pretext_attributes(
 
     if k % groups:
         raise GLTError(f"{k} clusters cannot be merged evenly into {groups} attributes")
+    if method not in ("sklearn", "faiss"):
+        raise GLTError(f"unknown k-means implementation '{method}' (sklearn or faiss)")
+    if method == "faiss":
+        try:
+            import faiss  # noqa: F401
+        except ImportError:
+            raise GLTError("--kmeans faiss needs faiss: pip install 'glt[faiss]' (or faiss-cpu)") from None
     for c in range(len(class_names)):
         n_ok = int(store.ok[store.bounds[c] : store.bounds[c + 1]].sum())
         if n_ok < k:
@@ -417,13 +431,26 @@ def pretext_attributes(
 
     out = np.full(len(store.ok), -1, dtype=np.int16)
     jobs = jobs or os.cpu_count() or 1
-    with threadpool_limits(limits=1), _faiss_threads(1 if method == "faiss" else None), ThreadPoolExecutor(jobs) as pool:
+    # OpenMP thread counts are per thread: every worker sets its own limit (BLAS limits are global)
+    with threadpool_limits(limits=1), _faiss_threads(1 if method == "faiss" else None), ThreadPoolExecutor(
+        jobs, initializer=_single_threaded, initargs=(method == "faiss",)
+    ) as pool:
         results = pool.map(one, range(len(class_names)))  # in class order, whatever order they finish in
         for c, attr in enumerate(tqdm(results, total=len(class_names), desc="k-means", unit="class",
                                       disable=not progress, leave=False)):
             lo, hi = store.bounds[c], store.bounds[c + 1]
             out[np.arange(lo, hi)[store.ok[lo:hi]]] = attr
     return out
+
+
+def _single_threaded(faiss_too: bool) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)  # not restored: the worker thread ends with the pool
+    if faiss_too:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
 
 
 @contextlib.contextmanager
