@@ -9,8 +9,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
 
 from glt.errors import GLTError
 
@@ -80,3 +84,18 @@ def atomic_dir(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def existing_files(paths: Sequence[str]) -> np.ndarray:
+    """Which paths are files: one listing per folder rather than one stat per image (ImageNet-GLT:
+    1,000 folders for ~470,000 images; much faster on network file systems too)."""
+    parts = [p.rpartition(os.sep) for p in paths]  # str.rpartition: ~5x faster than os.path.split
+    listing: dict[str, set[str]] = {}
+    folders = dict.fromkeys(d if sep else "." for d, sep, _ in parts)
+    for d in tqdm(folders, desc="checking images", unit="folder", disable=None, leave=False):
+        try:
+            with os.scandir(d or os.sep) as entries:
+                listing[d] = {e.name for e in entries if e.is_file()}
+        except OSError:  # no such folder, not a folder, not readable: its images are missing
+            listing[d] = set()
+    return np.fromiter((b in listing[d if sep else "."] for d, sep, b in parts), bool, len(parts))

@@ -8,7 +8,7 @@ from pathlib import Path
 from glt.benchmark.manifest import Manifest, parse_split_name
 from glt.benchmark.split import SplitTable
 from glt.errors import GLTError
-from glt.io import read_json, write_json
+from glt.io import existing_files, read_json, write_json
 
 MANIFEST = "manifest.json"
 
@@ -56,10 +56,11 @@ class Benchmark:
 
     def missing_images(self, names: list[str] | None = None) -> dict[str, int]:
         """Count split rows whose image file does not exist (per split)."""
+        names = names or self.manifest.split_names
         out = {}
-        for name in names or self.manifest.split_names:
-            t = self.split(name)
-            out[name] = sum(not self.image_path(p).is_file() for p in t.path)
+        for name in names:
+            paths = [str(self.image_path(p)) for p in self.split(name).path]
+            out[name] = int((~existing_files(paths)).sum()) if paths else 0
         return out
 
 

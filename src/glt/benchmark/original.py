@@ -34,7 +34,7 @@ from glt.benchmark.directory import Benchmark, write_benchmark
 from glt.benchmark.manifest import Manifest
 from glt.benchmark.split import SplitTable
 from glt.errors import GLTError
-from glt.io import atomic_dir, atomic_path, read_json
+from glt.io import atomic_dir, atomic_path, existing_files, read_json
 
 # original split key -> our split name (SPEC 2.3)
 SPLIT_KEYS = {"train": "train", "val": "val", "test_lt": "test_glt", "test_bl": "test_cbl", "test_bbl": "test_gbl"}
@@ -295,21 +295,6 @@ def _default_name(glt_file: Path, layout: str) -> str:
         return stem[: -len(suffix)]
     # the MSCOCO-GLT release names both files annotation.json
     return "mscoco_glt" if layout == MSCOCO and stem == "annotation" else stem
-
-
-def existing_files(paths: Sequence[str]) -> np.ndarray:
-    """Which paths are files: one listing per folder rather than one stat per image (ImageNet-GLT:
-    1,000 folders for ~470,000 images; much faster on network file systems too)."""
-    parts = [p.rpartition(os.sep) for p in paths]  # str.rpartition: ~5x faster than os.path.split
-    listing: dict[str, set[str]] = {}
-    folders = dict.fromkeys(d if sep else "." for d, sep, _ in parts)
-    for d in tqdm(folders, desc="checking images", unit="folder", disable=None, leave=False):
-        try:
-            with os.scandir(d or os.sep) as entries:
-                listing[d] = {e.name for e in entries if e.is_file()}
-        except OSError:  # no such folder, not a folder, not readable: its images are missing
-            listing[d] = set()
-    return np.fromiter((b in listing[d if sep else "."] for d, sep, b in parts), bool, len(parts))
 
 
 def _check_missing(tables: dict[str, SplitTable], root: Path) -> tuple[dict[str, int], int, int, str | None]:
