@@ -19,7 +19,7 @@ from glt.engine.run_dir import RunDir
 from glt.engine.schedule import build_scheduler
 from glt.errors import GLTError
 from glt.evaluation import evaluate
-from glt.io import write_json
+from glt.io import read_json, write_json
 from glt.methods import Context, resolve_method
 from glt.models import create_backbone
 
@@ -133,9 +133,7 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
     run = RunDir(out)
     status = run.prepare(cfg, resume, overwrite)
     if status == "complete":
-        import json
-
-        return json.loads(run.eval.read_text())["splits"]
+        return read_json(run.eval, "run results")["splits"]
     seed_everything(cfg.seed, cfg.deterministic)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -231,6 +229,3 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
             setup.load_weights(load_checkpoint(run.best))
     return test_run(setup, run, progress=cfg.progress)
 
-
-def config_dict(cfg) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)
