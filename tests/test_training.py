@@ -133,3 +133,25 @@ def test_methods_command(capsys):
     assert "wrapper_args.sample_scale = 4.0" in capsys.readouterr().out
     assert cli("methods", "blsoftmx") == 2
     assert "did you mean blsoftmax" in capsys.readouterr().err
+
+
+def test_sweep_runs_skips_complete_and_prints_commands(tiny_benchmark, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = ("sweep", "--benchmark", tiny_benchmark, "--methods", "ce,logit_adj", "--seeds", "0,1", "--out", out,
+            *fast_overrides(1))
+    assert cli(*args) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert set(summary) == {"ce", "logit_adj"} and summary["ce"]["GLT"]["seeds"] == 2
+    for m in ("ce", "logit_adj"):
+        for s in (0, 1):
+            r = json.loads((out / "runs" / m / f"seed{s}" / "results.json").read_text())
+            assert (r["method"], r["seed"]) == (m, s)
+    # a second sweep trains nothing again: the run folders are complete
+    stamp = (out / "runs" / "ce" / "seed0" / "glt" / "eval.json").stat().st_mtime_ns
+    assert cli(*args) == 0
+    assert (out / "runs" / "ce" / "seed0" / "glt" / "eval.json").stat().st_mtime_ns == stamp
+    capsys.readouterr()
+    assert cli(*args, "--dry-run") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all(x.startswith("glt run --benchmark") and "--resume" in x for x in lines)
+    assert cli("sweep", "--benchmark", tiny_benchmark, "--methods", "ce,cee", "--out", tmp_path / "x") == 2

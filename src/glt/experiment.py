@@ -58,6 +58,39 @@ def run_protocols(
     return summary
 
 
+def run_folder(out: str | Path, method: str, seed: int) -> Path:
+    """Where a sweep puts one (method, seed) run."""
+    return Path(out) / "runs" / method / f"seed{seed}"
+
+
+def sweep(
+    benchmark: str,
+    methods: list[str],
+    seeds: list[int],
+    out: str | Path,
+    *,
+    overrides: list[str] = (),
+    yaml_file: str | None = None,
+    preset: str | None = None,
+) -> list[tuple[Path, dict]]:
+    """`glt run` for every (method, seed) into OUT/runs/METHOD/seedN, sequentially. Complete runs are
+    skipped and unfinished ones resumed, so a stopped sweep continues where it stopped. Every method
+    name and the config are checked before the first run starts."""
+    from glt.methods import resolve_method
+
+    for method in methods:
+        resolve_method(method)
+        build_config(method=method, benchmark=benchmark, yaml_file=yaml_file, preset=preset, overrides=list(overrides))
+    runs = []
+    for method in methods:
+        for seed in seeds:
+            folder = run_folder(out, method, seed)
+            res = run_protocols(benchmark, method, folder, seed=seed, overrides=overrides, yaml_file=yaml_file,
+                                preset=preset, resume=True)
+            runs.append((folder, res))
+    return runs
+
+
 def _train_counts(cfg) -> list[int]:
     from glt.benchmark import Benchmark
 

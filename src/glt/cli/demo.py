@@ -29,8 +29,8 @@ def run(args) -> int:
 
     from glt.benchmark import Benchmark
     from glt.builders.digits import build_digits
-    from glt.errors import GLTError
-    from glt.experiment import run_protocols
+    from glt.cli.common import parse_names, parse_seeds
+    from glt.experiment import sweep
     from glt.report.write import write_report
 
     t0 = time.perf_counter()
@@ -42,17 +42,7 @@ def run(args) -> int:
         print(f"building ColorDigits-GLT into {bench} ...")
         build_digits(bench)
     Benchmark(bench)  # validates
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise GLTError(f"--seeds must be comma-separated integers, not '{args.seeds}'") from None
-    runs = []
-    for method in methods:
-        for seed in seeds:
-            folder = out / "runs" / method / f"seed{seed}"
-            res = run_protocols(str(bench), method, folder, seed=seed, overrides=args.overrides, resume=True)
-            runs.append((folder, res))
+    runs = sweep(str(bench), parse_names(args.methods), parse_seeds(args.seeds), out, overrides=args.overrides)
     table = write_report(runs, out, title="glt demo: ColorDigits-GLT")
     print(f"\n{table}\n")
     print(f"percent, mean ± std over seeds; written to {out}/results.md, results.json, results.csv, figures/")

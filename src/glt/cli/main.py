@@ -19,6 +19,7 @@ COMMANDS = [
     "eval_cmd",
     "score",
     "run",
+    "sweep",
     "report",
     "demo",
     "methods",
