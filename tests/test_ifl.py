@@ -199,7 +199,7 @@ def _gather_worker(rank, world, port, out_dir):
         m = spec.create(spec.base.Settings(), spec.wrapper.Settings(rebuild_after=[50]), ctx)
         from glt.models import create_backbone
 
-        model = m.build_model(create_backbone("small_cnn", width=4))
+        m.build_model(create_backbone("small_cnn", width=4))  # sizes the centers
         stage = Stage("main", 10, sampler="environments")
         sampler = EnvironmentSampler(labels, 4, seed=0, rank=rank, world_size=world,
                                      **m.sampler_options(stage))

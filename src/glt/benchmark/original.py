@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from glt.benchmark.directory import Benchmark, write_benchmark
 from glt.benchmark.manifest import Manifest

@@ -358,10 +358,10 @@ def add_arguments(p: argparse.ArgumentParser, preset: str = "folder") -> None:
     g.add_argument("--test-cbl", type=int, default=dflt("test_cbl"), help="Test-CBL, split 7:2:1" + ("" if imagenet else f"; None: {scaled}"))
     g.add_argument("--test-glt", type=int, default=dflt("test_glt"), help="Test-GLT = #classes x this, i.i.d. from the long-tailed pool" + ("" if imagenet else "; None: = --test-cbl"))
     g.add_argument("--val-glt", type=int, default=dflt("val_glt"), help="track glt Val = #classes x this, i.i.d." + ("" if imagenet else "; None: half of --test-cbl"))
-    g.add_argument("--cbl-size", type=int, default=dflt("cbl_size"), help="track cbl: every class capped at this, split 7:2:1" + ("" if imagenet else f"; None: the most every class can fill"))
+    g.add_argument("--cbl-size", type=int, default=dflt("cbl_size"), help="track cbl: every class capped at this, split 7:2:1" + ("" if imagenet else "; None: the most every class can fill"))
     g.add_argument("--val-cbl", type=int, default=dflt("val_cbl"), help="track cbl Val, split 7:2:1" + ("" if imagenet else "; None: half of --test-cbl"))
     g.add_argument("--counts", metavar="FILE", help="requested long-tailed pool size per class rank (JSON list)"
-                   + ("; None: the published ImageNet-GLT profile" if imagenet else f"; None: exponential, see --imbalance"))
+                   + ("; None: the published ImageNet-GLT profile" if imagenet else "; None: exponential, see --imbalance"))
     if not imagenet:
         g.add_argument("--imbalance", type=float, default=10.0, help="largest / smallest class of the exponential profile")
         g.add_argument("--max-count", type=int, help="largest class of the profile; None: what the largest class has left after the test splits")
