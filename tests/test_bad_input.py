@@ -140,3 +140,14 @@ def test_corrupt_checkpoint(capsys, tmp_path, tiny_benchmark):
     best.write_bytes(best.read_bytes()[:100])
     code, err = run_cli(capsys, "eval", out)
     assert_one_line_error(code, err, "best.pt")
+
+
+def test_missing_image_found_before_training(capsys, tmp_path, bench_copy):
+    """Benchmarks read from disk (not cached) are checked for missing files before the first epoch."""
+    manifest = json.loads((bench_copy / "manifest.json").read_text())
+    manifest["image_style"] = "imagenet"
+    (bench_copy / "manifest.json").write_text(json.dumps(manifest))
+    gone = sorted((bench_copy / "images").iterdir())[3]
+    gone.unlink()
+    code, err = run_cli(capsys, "train", "--benchmark", bench_copy, "--out", tmp_path / "r", *fast_overrides(1))
+    assert_one_line_error(code, err, "image not found", gone.name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from glt.config import build_config
@@ -10,7 +9,7 @@ from glt.engine.run_dir import RunDir
 from glt.engine.trainer import train
 from glt.errors import GLTError
 from glt.evaluation import PROTOCOLS
-from glt.io import write_json
+from glt.io import read_json, write_json
 
 RESULTS = "results.json"
 
@@ -98,14 +97,6 @@ def _train_counts(cfg) -> list[int]:
     return b.split(f"{cfg.data.track}/train").class_counts(b.num_classes).tolist()
 
 
-def load_results(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise GLTError(f"cannot read results file {path}: {e}") from None
-
-
 def collect_results(paths: list[str | Path]) -> list[tuple[Path, dict]]:
     """Every results.json under the given folders (or the files themselves)."""
     found = []
@@ -118,7 +109,7 @@ def collect_results(paths: list[str | Path]) -> list[tuple[Path, dict]]:
             raise GLTError(f"no such run folder or results file: {p}")
     runs = []
     for f in found:
-        r = load_results(f)
+        r = read_json(f, "results file")
         if "method" in r and any(k in r for k in PROTOCOLS):
             runs.append((f.parent, r))
     if not runs:

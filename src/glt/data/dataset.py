@@ -12,6 +12,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from glt.benchmark import Benchmark
 from glt.errors import GLTError
+from glt.io import existing_files
 
 
 def read_image(path) -> torch.Tensor:
@@ -80,15 +81,11 @@ class SplitDataset(Dataset):
     def batched(self) -> bool:
         return self._stack is not None
 
-    def check_images(self, limit: int | None = None) -> None:
-        """Fail early, naming the file, if an image is missing (checks `limit` rows, all by default)."""
-        for p in self._paths[:limit]:
-            if not p.is_file():
-                raise GLTError(f"image not found: {p} (split {self.split})")
-
-
-def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    return np.bincount(labels, minlength=num_classes)
+    def check_images(self) -> None:
+        """Fail early, naming the file, if an image is missing (one listing per folder, not a stat per image)."""
+        found = existing_files([str(p) for p in self._paths])
+        if not found.all():
+            raise GLTError(f"image not found: {self._paths[int(np.argmin(found))]} (split {self.split})")
 
 
 def _already_collated(batch):

@@ -131,8 +131,3 @@ def create_head(name: str, in_features: int, num_classes: int, **kwargs) -> nn.M
     if name not in HEADS:
         raise unknown_name("head", name, HEADS.names())
     return HEADS.get(name)(in_features, num_classes, **kwargs)
-
-
-def head_weight(head: nn.Module) -> torch.Tensor:
-    """The (C, D) weight of a linear-like head (for tau-norm and friends)."""
-    return head.weight
