@@ -220,6 +220,22 @@ def test_ride_loss_is_ldam_per_expert_plus_diversity():
         assert got == pytest.approx(ref, rel=1e-4)
 
 
+@pytest.mark.parametrize("in_features,num_classes", [(4, 3), (128, 10), (2048, 7)])
+def test_cosine_head_starts_like_the_originals_normed_linear(in_features, num_classes):
+    """LDAM-DRW, RIDE, TADE and the study build their normalised classifier as a (in, out) weight
+    `uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)`: unit-norm class vectors. The norm sets the effective
+    learning rate of a scale-invariant head, so it is part of the method (nn.Linear's init is ~0.58)."""
+    torch.manual_seed(3)
+    original = torch.empty(num_classes, in_features).uniform_(-1, 1).t().renorm(2, 1, 1e-5).mul(1e5).t()
+    torch.manual_seed(3)
+    head = create_head("cosine", in_features, num_classes, scale=30.0)
+    torch.testing.assert_close(head.weight.detach(), original)
+    torch.testing.assert_close(head.weight.norm(dim=1), torch.ones(num_classes))
+    experts = create_head("multi_expert", 3 * in_features, num_classes, num_experts=3, expert_head="cosine")
+    for expert in experts.experts:
+        torch.testing.assert_close(expert.weight.norm(dim=1), torch.ones(num_classes))
+
+
 def test_ride_and_tade_experts_share_early_layers():
     m = method("ride")
     backbone = create_backbone("small_cnn", width=4)
@@ -513,6 +529,27 @@ def test_mixup_loss_mixes_the_two_label_sets():
     loss0, out0, _ = off.training_step(model, x, y, torch.arange(4))
     torch.testing.assert_close(out0.logits, model(x))
     torch.testing.assert_close(loss0, F.cross_entropy(model(x), y))
+
+
+def test_mixup_and_randaug_evaluate_clean_images():
+    """Augmentation is for training only: mixup predicts with the plain forward pass, and RandAugment is in the
+    training transform only (the test transform is the default one)."""
+    from torchvision.transforms import v2
+
+    from glt.data.transforms import build_transforms
+
+    m = method("mixup", alpha=1.0)
+    model = m.build_model(create_backbone("small_cnn", width=4)).eval()
+    x = rand(4, 3, 16, 16)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        torch.testing.assert_close(m.predict_logits(model, x), model(x))
+    train_ra, test_ra = build_transforms("small", 16, "randaugment")
+    _, test_default = build_transforms("small", 16, "default")
+    assert any(isinstance(t, v2.RandAugment) for t in train_ra.transforms)
+    assert not any(isinstance(t, v2.RandAugment) for t in test_ra.transforms)
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(test_ra(image), test_default(image))
 
 
 def test_generalized_ce_has_the_gradient_of_one_minus_p_to_the_q():

@@ -26,6 +26,9 @@ class DataConfig:
     augment: str = "default"
     crop_scale_min: float = 0.08  # RandomResizedCrop lower scale (MSCOCO-GLT used 0.5)
     cache_images: bool | None = None  # decode all images once into memory; None: for small benchmarks
+    # resized copies written by `glt cache`: None ($GLT_IMAGE_CACHE, else auto: the smallest complete
+    # cache large enough for image_size), "off" (the originals), a short side (128) or a cache folder name
+    image_cache: str | None = None
 
 
 @dataclass
@@ -60,6 +63,13 @@ class TrainConfig:
     deterministic: bool = False
     threads: int | None = None  # CPU threads of torch (None: torch's default)
     progress: bool = True
+    # mixed precision: auto (bf16 on CUDA when supported, off on CPU) | none | bf16 | fp16
+    amp: str = "auto"
+    channels_last: bool | None = None  # None: on CUDA, off on CPU
+    compile: bool = False  # torch.compile the backbone (nn.Module.compile: same state_dict keys)
+    sync_batchnorm: bool = False  # SyncBatchNorm across ranks (CUDA only)
+    checkpoint_every: int = 0  # also checkpoint every N training steps (0: at the end of each epoch only)
+    tensorboard: bool = False  # also log to TensorBoard event files in <run>/tensorboard (optional dependency)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -80,15 +90,16 @@ STYLE_PRESETS: dict[str, dict[str, Any]] = {
     "imagenet": {},
 }
 
-# The faithful-reproduction setting of the original study (SPEC 4): `--preset paper`.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {
-        "epochs": 100,
-        "data": {"batch_size": 256},
-        "model": {"backbone": "resnext50_32x4d"},
-        "optim": {"lr": 0.1, "momentum": 0.0, "weight_decay": 5e-4, "schedule": "cosine"},
-    },
-}
+# Named presets (`--preset NAME`): name -> function (benchmark manifest, method name, benchmark folder) ->
+# settings. "paper": the original study's settings (SPEC 4-6, momentum 0 included) for the benchmark's kind
+# (ImageNet-GLT or MSCOCO-GLT) and the method; the tables live in glt.presets.
+def _paper_preset(manifest, method: str, source: str) -> dict[str, Any]:
+    from glt.presets import paper_settings
+
+    return paper_settings(manifest, method, source)
+
+
+PRESETS: dict[str, Any] = {"paper": _paper_preset}
 
 
 def _flatten(d: Any, prefix: str = "") -> list[str]:
@@ -179,7 +190,13 @@ def build_config(
     if preset is not None:
         if preset not in PRESETS:
             raise unknown_name("preset", preset, PRESETS)
-        cfg = _merge(cfg, OmegaConf.create(PRESETS[preset]), f"preset {preset}")
+        if bench_dir is None:
+            raise GLTError(f"--preset {preset} needs the benchmark (--benchmark DIR): its settings depend on it")
+        from glt.benchmark import Benchmark
+
+        bench = Benchmark(str(bench_dir))  # the manifest only (a few ms): the split tables are not read
+        settings = PRESETS[preset](bench.manifest, str(name), str(bench.root))
+        cfg = _merge(cfg, OmegaConf.create(settings), f"preset {preset}")
     if spec.train_defaults:
         cfg = _merge(cfg, OmegaConf.create(spec.train_defaults), f"method {name} defaults")
     cfg = _merge(cfg, user, yaml_file or "config")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from glt.config import build_config
 from glt.engine.run_dir import RunDir
-from glt.engine.trainer import train
 from glt.errors import GLTError
 from glt.evaluation import PROTOCOLS
 from glt.io import read_json, write_json
@@ -37,6 +36,9 @@ def run_protocols(
     overwrite: bool = False,
 ) -> dict:
     """Train `method` on each track's training set into OUT/<track>/ and write OUT/results.json."""
+    # imported here, so reading results (glt report) does not load torch
+    from glt.engine import distributed as dist
+    from glt.engine.trainer import train
     out = Path(out)
     results, counts = {}, {}
     for track in tracks:
@@ -53,7 +55,8 @@ def run_protocols(
         **protocol_results(results),
         "train_class_counts": counts,
     }
-    write_json(out / RESULTS, summary)
+    if dist.is_main():
+        write_json(out / RESULTS, summary)
     return summary
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 def add_config_args(p) -> None:
     p.add_argument("--config", dest="yaml_file", metavar="YAML", help="a YAML config file")
-    p.add_argument("--preset", choices=["paper"], help="'paper': the original study's settings (SPEC 4), momentum 0 included")
+    p.add_argument("--preset", choices=["paper"], help="'paper': the original study's settings (SPEC 4-6) for ImageNet-GLT / MSCOCO-GLT benchmarks, "
+                   "momentum 0 included")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. epochs=30 optim.lr=0.05")
 
 

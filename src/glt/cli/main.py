@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from glt import __version__
@@ -15,6 +16,7 @@ COMMANDS = [
     "build",
     "import_cmd",
     "export",
+    "cache",
     "train",
     "eval_cmd",
     "score",
@@ -43,8 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from glt.engine import distributed
+
+    if distributed.launched() and os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")  # under torchrun, rank 0 alone prints results
     try:
         rc = args.func(args)
+        distributed.teardown()
     except GLTError as e:
         print(f"glt: error: {e}", file=sys.stderr)
         sys.exit(2)

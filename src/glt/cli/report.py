@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "report", help="collect `glt run` folders into a table (mean ± std over seeds) and plots",
         description="Find every results.json (written by `glt run`) under RUN_DIRS, group by method, and write "
-        "results.md, results.csv, results.json and figures/ into --out (printing the Markdown table).",
+        "results.md, results.csv, results.json, results.tex (booktabs tables for a paper) and figures/ into "
+        "--out (printing the Markdown table). With --tensorboard, also replay the metrics.jsonl of every "
+        "run folder under RUN_DIRS into <run>/tensorboard (needs the tensorboard package).",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIRS")
     p.add_argument("--out", help="report folder (default: print the table only)")
     p.add_argument("--title", default="GLT results")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="write TensorBoard event files into every run folder (view: tensorboard --logdir RUN_DIR)")
     p.set_defaults(func=run)
+
+
+def _has_results(path: Path) -> bool:
+    from glt.experiment import RESULTS
+
+    return path.is_file() or next(path.rglob(RESULTS), None) is not None
 
 
 def run(args) -> int:
@@ -20,6 +32,14 @@ def run(args) -> int:
     from glt.report.tables import protocol_table
     from glt.report.write import write_report
 
+    if args.tensorboard:
+        from glt.report.tensorboard import export_tensorboard_runs
+
+        folders = export_tensorboard_runs(args.run_dirs)
+        print(f"TensorBoard events written into {len(folders)} run folder(s); view them with: "
+              f"tensorboard --logdir {' '.join(map(str, args.run_dirs))}")
+        if not args.out and not any(_has_results(Path(p)) for p in args.run_dirs):
+            return 0  # `glt train` folders: nothing to tabulate, and nothing was asked for
     runs = collect_results(args.run_dirs)
     if args.out:
         print(write_report(runs, args.out, args.title))

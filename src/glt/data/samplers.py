@@ -22,6 +22,7 @@ class EpochSampler(Sampler[int]):
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self.skip = 0  # indices of this rank to leave out at the start (resuming inside an epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -45,7 +46,7 @@ class EpochSampler(Sampler[int]):
         if self.world_size > 1:  # pad to a multiple of world_size, then take every world_size-th
             pad = (-len(idx)) % self.world_size
             idx = np.concatenate([idx, idx[:pad]])[self.rank :: self.world_size]
-        return iter(idx.tolist())
+        return iter(idx[self.skip :].tolist())
 
     def __len__(self) -> int:
         n = self.epoch_size()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 
@@ -10,18 +11,33 @@ import torch
 from tqdm.auto import tqdm
 
 from glt.data import make_loader
+from glt.engine import distributed as dist
 from glt.io import atomic_path
 
 
 @torch.no_grad()
-def predict(method, model, dataset, batch_size: int, device, num_workers: int = 0, progress: bool = False, desc=""):
-    """Arg-max predictions of `method.predict_logits` for every row of `dataset`, in row order."""
+def predict(method, model, dataset, batch_size: int, inputs, num_workers: int = 0, progress: bool = False, desc="",
+            autocast=contextlib.nullcontext):
+    """Arg-max predictions of `method.predict_logits` for every row of `dataset`, in row order.
+    `inputs` moves a batch of images to the model's device. In a multi-process run each rank predicts
+    every world_size-th row and the predictions are gathered, so every rank returns all of them."""
+    if isinstance(inputs, (str, torch.device)):
+        device = torch.device(inputs)
+        inputs = lambda x: x.to(device, non_blocking=True)  # noqa: E731
     model.eval()
-    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
-    preds = np.empty(len(dataset), dtype=np.int64)
+    rows = dist.shard(len(dataset))
+    loader = make_loader(dataset, batch_size, sampler=rows.tolist(), num_workers=num_workers)
+    found_index, found_pred = [], []
     for images, _, index in tqdm(loader, desc=desc, leave=False, disable=not progress):
-        logits = method.predict_logits(model, images.to(device, non_blocking=True))
-        preds[index.numpy()] = logits.argmax(1).cpu().numpy()
+        with autocast():
+            logits = method.predict_logits(model, inputs(images))
+        found_index.append(torch.as_tensor(index))
+        found_pred.append(logits.argmax(1).cpu())
+    index = torch.cat(found_index) if found_index else torch.zeros(0, dtype=torch.long)
+    pred = torch.cat(found_pred) if found_pred else torch.zeros(0, dtype=torch.long)
+    both = dist.all_gather_rows(torch.stack([index.long(), pred.long()], 1))
+    preds = np.full(len(dataset), -1, dtype=np.int64)
+    preds[both[:, 0].numpy()] = both[:, 1].numpy()
     return preds
 
 

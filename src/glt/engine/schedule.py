@@ -17,18 +17,20 @@ def lr_factor(optim_cfg, epochs: int, steps_per_epoch: int):
     total = max(1, epochs * steps_per_epoch)
     warmup = optim_cfg.warmup_epochs * steps_per_epoch
     milestones = sorted(optim_cfg.milestones)
+    # plain values: the factor runs every step and OmegaConf attribute access is slow
+    schedule, gamma, step_size = str(optim_cfg.schedule), float(optim_cfg.gamma), optim_cfg.step_size
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         epoch = step / steps_per_epoch
-        if optim_cfg.schedule == "cosine":
+        if schedule == "cosine":
             t = (step - warmup) / max(1, total - warmup)
             return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-        if optim_cfg.schedule == "step":
-            return optim_cfg.gamma ** int(epoch // optim_cfg.step_size)
-        if optim_cfg.schedule == "multistep":
-            return optim_cfg.gamma ** sum(epoch >= m for m in milestones)
+        if schedule == "step":
+            return gamma ** int(epoch // step_size)
+        if schedule == "multistep":
+            return gamma ** sum(epoch >= m for m in milestones)
         return 1.0
 
     return factor

@@ -34,6 +34,9 @@ class Context:
     labels: np.ndarray | None = None
     attribute: np.ndarray | None = None
     num_attributes: int | None = None
+    # the factor the loop's last backward pass multiplied gradients by (fp16 loss scaling), so state a
+    # method updates outside the optimizer (IFL's centers) can undo it
+    grad_scale: float = 1.0
 
     @property
     def prior(self) -> torch.Tensor:

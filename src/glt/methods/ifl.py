@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
+from glt.engine import distributed as dist
 from glt.errors import GLTError
 from glt.methods.base import WRAPPERS, Context, Method, MethodWrapper, Output, Stage
 from glt.methods.environments import ENV_RULES, build_environments, environment_stats
@@ -20,10 +20,6 @@ from glt.methods.environments import ENV_RULES, build_environments, environment_
 CENTER_LOSSES = ("auto", "euclidean", "cosine", "triplet")
 CENTER_UPDATES = ("optimizer", "ema")
 BUDGETS = ("matched", "original")
-
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
 
 
 def center_loss(kind: str, features, labels, centers, logits=None, margin: float = 1.0):
@@ -198,11 +194,11 @@ class IFL(MethodWrapper):
         if self.settings.center_update == "optimizer":
             if alpha > 0 and self.centers.grad is not None:
                 grad = self.centers.grad
-                if _distributed():  # centers live outside DDP: average their gradient by hand
-                    dist.all_reduce(grad)
-                    grad /= dist.get_world_size()
-                grad /= alpha + 1e-12  # alpha scales only the backbone's gradient
-                self.center_opt.step()
+                dist.all_reduce_sum(grad)  # centers live outside DDP: average their gradient by hand
+                # alpha scales only the backbone's gradient; fp16 loss scaling scaled all of them
+                grad /= (alpha + 1e-12) * dist.world_size() * self.ctx.grad_scale
+                if self.ctx.grad_scale == 1.0 or bool(torch.isfinite(grad).all()):  # a skipped fp16 step
+                    self.center_opt.step()
             self.center_opt.zero_grad(set_to_none=True)
         else:
             feats, labels = self._last
@@ -210,9 +206,8 @@ class IFL(MethodWrapper):
                 c = self.ctx.num_classes
                 total = torch.zeros(c, feats.shape[1], device=feats.device).index_add_(0, labels, feats.float())
                 count = torch.bincount(labels, minlength=c).float()
-                if _distributed():
-                    dist.all_reduce(total)
-                    dist.all_reduce(count)
+                dist.all_reduce_sum(total)
+                dist.all_reduce_sum(count)
                 seen = count > 0
                 m = self.settings.center_ema
                 self.centers[seen] = m * self.centers[seen] + (1 - m) * total[seen] / count[seen, None]
@@ -221,9 +216,8 @@ class IFL(MethodWrapper):
         logs = dict(self.base.on_epoch_end(stage, epoch))
         if not self.active:
             return logs
-        if _distributed():  # every rank saw different samples: merge before using the scores
-            for t in (self._sum, self._cnt, self._hit):
-                dist.all_reduce(t)
+        for t in (self._sum, self._cnt, self._hit):  # every rank saw different samples: merge them
+            dist.all_reduce_sum(t)
         cnt = self._cnt.cpu()
         seen = cnt > 0
         # samples not drawn this epoch keep their last known score
@@ -264,6 +258,8 @@ class IFL(MethodWrapper):
         state = {
             "base": self.base.state_dict(), "scores": self.scores, "correct": self.correct,
             "env_weights": self.env_weights, "centers": self.centers.detach().cpu(),
+            # this epoch's scores so far (a checkpoint written inside an epoch)
+            "epoch_sums": torch.stack([self._sum, self._cnt, self._hit]).cpu(),
         }
         if self.center_opt is not None:
             state["center_opt"] = self.center_opt.state_dict()
@@ -276,5 +272,7 @@ class IFL(MethodWrapper):
         self.env_weights = state["env_weights"].clone()
         with torch.no_grad():
             self.centers.copy_(state["centers"].to(self.centers.device))
+            for t, saved in zip((self._sum, self._cnt, self._hit), state["epoch_sums"]):
+                t.copy_(saved.to(t.device))
         if self.center_opt is not None and "center_opt" in state:
             self.center_opt.load_state_dict(state["center_opt"])

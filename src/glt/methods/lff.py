@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glt.engine import distributed as dist
 from glt.methods.base import METHODS, Method
 from glt.models import GLTModel
 
@@ -57,12 +58,17 @@ class LearningFromFailure(Method):
     def sample_weights(self, loss_b, loss_d, labels, index) -> torch.Tensor:
         """Update the per-sample loss averages of `index` and return l_b / (l_b + l_d) for the batch."""
         m = self.settings.ema
-        old = self.avg_loss[:, index]
+        # in a multi-process run every rank updates the averages of the whole global batch, so all
+        # ranks keep the same averages (and class maxima) as a single process would
+        rows = dist.all_gather_rows(torch.stack([index, labels], 1))
+        losses = dist.all_gather_rows(torch.stack([loss_b, loss_d], 1))
+        all_index, all_labels = rows[:, 0], rows[:, 1]
+        old = self.avg_loss[:, all_index]
         # the first time a sample is seen its average is its loss (as in the LfF code)
-        keep = m * self.seen[index].float()
-        self.avg_loss[:, index] = keep * old + (1 - keep) * torch.stack([loss_b, loss_d])
-        self.seen[index] = True
-        self.labels[index] = labels
+        keep = m * self.seen[all_index].float()
+        self.avg_loss[:, all_index] = keep * old + (1 - keep) * losses.T
+        self.seen[all_index] = True
+        self.labels[all_index] = all_labels
         lb, ld = self.avg_loss[:, index]
         if self.settings.class_max:
             c = self.ctx.num_classes

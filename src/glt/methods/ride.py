@@ -42,10 +42,10 @@ def diversity_weights(class_counts: np.ndarray, factor: float) -> np.ndarray:
 @METHODS.register("ride")
 class RIDE(MultiExpert):
     """RIDE (Wang et al. 2021) without routing: 3 experts, each trained with the LDAM margin loss (s 30, max
-    margin 0.5) plus a diversity term `diversity_factor * T^2 * KL(softmax(expert / T) || softmax(mean / T))`
-    (factor -0.2: experts are pushed apart). From `reweight_start` of the epochs on, the margin loss uses
-    class-balanced weights (beta 0.9999) and the temperature becomes per-class. The study's schedule: weight
-    decay 2e-4, learning rate x0.1 at 60% and 80% of the epochs."""
+    margin 0.5) plus a diversity term `diversity_factor * T^2 * KL(softmax(mean / T) || softmax(expert / T))`
+    (the mean held constant; factor -0.2: experts are pushed apart). From `reweight_start` of the epochs on,
+    the margin loss uses class-balanced weights (beta 0.9999) and the temperature becomes per-class. The
+    study's schedule: weight decay 2e-4, learning rate x0.1 at 60% and 80% of the epochs."""
 
     name = "ride"
     description = "RIDE: 3 experts with LDAM individual losses and a diversity loss"

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from glt.engine import distributed as dist
 from glt.methods.base import METHODS, Method
 from glt.models import GLTModel, create_head
 
@@ -48,7 +49,9 @@ class DeconfoundTDE(Method):
         loss, out, logs = super().training_step(model, images, labels, index)
         with torch.no_grad():
             m = self.settings.momentum
-            self.direction.mul_(m).add_(out.features.detach().mean(0), alpha=1 - m)
+            # the mean over the global batch, so every rank keeps the same direction
+            mean = dist.mean_over_ranks(out.features.detach().float().mean(0))
+            self.direction.mul_(m).add_(mean, alpha=1 - m)
         return loss, out, logs
 
     def predict_logits(self, model, images):

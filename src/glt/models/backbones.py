@@ -18,16 +18,25 @@ BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
 
 class SmallCNN(nn.Module):
     """Four conv blocks and global pooling, for the embedded benchmark (16 px inputs by default: the
-    digits carry 8x8 pixels of information). `stem_stride` 2 suits 32 px inputs."""
+    digits carry 8x8 pixels of information). `stem_stride` 2 suits 32 px inputs. `norm`: batch, group
+    (8 groups: independent of the batch, so of how it is split across processes) or none."""
 
-    def __init__(self, width: int = 32, in_channels: int = 3, stem_stride: int = 1):
+    NORMS = {
+        "batch": nn.BatchNorm2d,
+        "group": lambda c: nn.GroupNorm(8, c),
+        "none": lambda c: nn.Identity(),
+    }
+
+    def __init__(self, width: int = 32, in_channels: int = 3, stem_stride: int = 1, norm: str = "batch"):
         super().__init__()
         w = width
+        if norm not in self.NORMS:
+            raise unknown_name("small_cnn norm", norm, self.NORMS)
 
         def block(cin, cout, stride):
             return nn.Sequential(
                 nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
+                self.NORMS[norm](cout),
                 nn.ReLU(inplace=True),
             )
 

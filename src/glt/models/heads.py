@@ -33,7 +33,13 @@ class CosineHead(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # as nn.Linear; only the directions matter
+        """Unit-norm class vectors with uniform(-1, 1) directions, as the originals' NormedLinear (LDAM-DRW, RIDE,
+        TADE and the GLT study: `uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)`). The norm is not cosmetic: the
+        logits ignore it, so SGD turns a row by about lr / ||w||^2 per step and the initial norm sets the head's
+        effective learning rate (nn.Linear's init, rows of norm ~0.58, starts it ~3x faster than the originals)."""
+        with torch.no_grad():
+            self.weight.uniform_(-1, 1)
+            self.weight.div_(self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scale * F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))

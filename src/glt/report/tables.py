@@ -1,8 +1,10 @@
-"""Aggregate `glt run` results over seeds: methods x protocols x (accuracy, precision), mean ± std."""
+"""Aggregate `glt run` results over seeds: methods x protocols x (accuracy, precision), mean ± std,
+as Markdown, LaTeX (booktabs) or a summary dict."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +91,109 @@ def summary_json(runs: list[tuple[Path, dict]]) -> dict:
             k: (v if not isinstance(v, dict) or not np.isnan(v["mean"]) else None) for k, v in entry.items()
         }
     return out
+
+
+# ---- LaTeX ------------------------------------------------------------------------------------------
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+    ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+_LATEX_RE = re.compile("|".join(map(re.escape, _LATEX_SPECIALS)))
+
+# (column key in summarize(), header) per protocol
+_MAIN_COLUMNS = (("accuracy", "Acc"), ("precision", "Prc"))
+_FREQUENCY_COLUMNS = tuple((f"{g}_accuracy", g.capitalize()) for g in FREQUENCY_GROUPS)
+
+
+def latex_escape(text: str) -> str:
+    """`text` with LaTeX's special characters escaped: safe in text mode and inside \\texttt{}."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group()], str(text))
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def latex_table(
+    runs: list[tuple[Path, dict]],
+    frequency: bool = False,
+    title: str = "GLT results",
+    label: str | None = None,
+    names: dict[str, str] | None = None,
+) -> str:
+    r"""A booktabs `table` float: one row per method, one column group per protocol with Acc / Prc
+    sub-columns (or Many / Medium / Few accuracy when `frequency`); percent, mean$\pm$std over seeds
+    (std only with more than one seed); the best mean of each column in bold (ties at the printed
+    precision all bold; no bold when a column has a single value). Method names are set in \texttt{}
+    with LaTeX specials escaped, unless `names` maps a method to ready LaTeX."""
+    df = long_table(runs)
+    if df.empty:
+        return "% (no results)\n"
+    s = summarize(df).set_index(["method", "protocol"])
+    methods = list(dict.fromkeys(df["method"]))
+    protocols = [p for p in PROTOCOLS if p in set(df["protocol"])]
+    columns = _FREQUENCY_COLUMNS if frequency else _MAIN_COLUMNS
+    names = names or {}
+
+    # printed mean / std per cell (None: no value); bold is decided on the printed means
+    cells: dict[str, list[tuple[str, str | None] | None]] = {}
+    for m in methods:
+        row = []
+        for p in protocols:
+            for key, _ in columns:
+                if (m, p) not in s.index or math.isnan(s.loc[(m, p), f"{key}_mean"]):
+                    row.append(None)
+                    continue
+                r = s.loc[(m, p)]
+                row.append((_percent(r[f"{key}_mean"]), _percent(r[f"{key}_std"]) if r["seeds"] > 1 else None))
+        cells[m] = row
+    best = []
+    for j in range(len(protocols) * len(columns)):
+        values = [float(cells[m][j][0]) for m in methods if cells[m][j] is not None]
+        best.append(max(values) if len(values) > 1 else None)
+
+    k = len(columns)
+    seeds = sorted({int(n) for n in s["seeds"]})
+    n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}--{seeds[-1]}"
+    stat = f"mean $\\pm$ std over {n} seeds" if seeds[-1] > 1 else "one seed"
+    what = ("accuracy of the Many / Medium / Few frequency groups" if frequency
+            else "accuracy (Acc) and macro precision (Prc)")
+    caption = (f"{latex_escape(title)}: {what}, percent, {stat}; best of each column in bold. "
+               "CLT: Train-GLT $\\to$ Test-CBL; GLT: Train-GLT $\\to$ Test-GBL; ALT: Train-CBL $\\to$ Test-GBL.")
+    label = label or ("tab:glt-frequency" if frequency else "tab:glt-results")
+    lines = [
+        r"\begin{table}[t]", r"\centering", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
+        f"\\begin{{tabular}}{{l{'c' * (k * len(protocols))}}}", r"\toprule",
+        " & ".join(["", *(f"\\multicolumn{{{k}}}{{c}}{{{p}}}" for p in protocols)]) + r" \\",
+        " ".join(f"\\cmidrule(lr){{{2 + i * k}-{1 + (i + 1) * k}}}" for i in range(len(protocols))),
+        " & ".join(["Method", *(h for _ in protocols for _, h in columns)]) + r" \\",
+        r"\midrule",
+    ]
+    for m in methods:
+        row = [names.get(m, f"\\texttt{{{latex_escape(m)}}}")]
+        for j, cell in enumerate(cells[m]):
+            if cell is None:
+                row.append("--")
+                continue
+            mean, std = cell
+            text = f"\\textbf{{{mean}}}" if best[j] is not None and float(mean) == best[j] else mean
+            row.append(text + (f"$\\pm${std}" if std is not None else ""))
+        lines.append(" & ".join(row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def latex_report(runs: list[tuple[Path, dict]], title: str = "GLT results") -> str:
+    """The text of results.tex: the protocol table and the frequency-group table, paste-ready."""
+    df = long_table(runs)
+    if df.empty:
+        return "% (no results)\n"
+    seeds = summarize(df).groupby("method", sort=False)["seeds"].max()
+    header = [
+        f"% {' '.join(title.split())}: written by `glt report`. Needs \\usepackage{{booktabs}} in the preamble.",
+        "% Seeds per method: " + ", ".join(f"{m} {int(n)}" for m, n in seeds.items()),
+    ]
+    tables = [latex_table(runs, title=title), latex_table(runs, frequency=True, title=title)]
+    return "\n".join(header) + "\n\n" + "\n".join(tables)

@@ -1,4 +1,4 @@
-"""Write a report folder: results.json (summary), results.md, results.csv and figures/."""
+"""Write a report folder: results.json (summary), results.md, results.csv, results.tex and figures/."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from glt.io import write_json, write_text
 from glt.report.plots import attribute_accuracy, environment_stats, per_class_accuracy
-from glt.report.tables import long_table, protocol_table, summarize, summary_json
+from glt.report.tables import latex_report, long_table, protocol_table, summarize, summary_json
 
 
 def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
@@ -24,6 +24,7 @@ def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
     summary = summarize(long_table(runs))
     write_text(out / "results.csv", summary.to_csv(index=False))
     write_json(out / "results.json", summary_json(runs))
+    write_text(out / "results.tex", latex_report(runs, title))  # booktabs tables for a paper
     per_class_accuracy(runs, out / "figures" / "per_class_accuracy.png")
     attribute_accuracy(runs, out / "figures" / "attribute_accuracy.png")
     if environment_stats(runs, out / "figures" / "ifl_environments.png"):
