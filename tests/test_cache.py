@@ -253,3 +253,17 @@ def test_cli_on_an_in_memory_benchmark_says_so(tmp_path, capsys, monkeypatch):
     ds = SplitDataset(Benchmark(root), "glt/train", cache=True)
     assert all(Path(p).is_relative_to(root / "cache" / "s16_q90") for p in ds._paths)
     assert isinstance(ds.image(0), torch.Tensor)
+
+
+def test_run_setting_picks_the_cache_for_training(photos):
+    """`data.image_cache` reaches the datasets a run trains and evaluates on."""
+    from glt.config import build_config
+    from glt.engine.trainer import Setup
+
+    build_cache(photos, short_side=64, workers=1, progress=False)
+    base = ["model.backbone=small_cnn", "data.num_workers=0", "progress=false", "device=cpu"]
+    for setting, inside in (("auto", photos / "cache" / "s64_q90"), ("off", photos / "images")):
+        setup = Setup(build_config(benchmark=str(photos), overrides=[*base, f"data.image_cache={setting}"]))
+        for split, train in (("glt/train", True), ("glt/test_gbl", False)):
+            paths = setup.dataset(split, train=train)._paths
+            assert all(Path(p).is_relative_to(inside) for p in paths), (setting, split)

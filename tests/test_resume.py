@@ -59,7 +59,11 @@ def test_stopped_mid_epoch_resumes_to_the_same_predictions(method, stop_at, tiny
     ckpt = torch.load(tmp_path / "part" / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["step"] > 0  # the resume starts inside an epoch
     assert ckpt["stage_index"] == (1 if method == "crt" else 0)
+    with (tmp_path / "part" / "metrics.jsonl").open("a") as f:
+        f.write('{"stage": "main", "stage_in')  # a line cut short by a kill while it was written
     resumed = train(cfg, tmp_path / "part", resume=True)
+    epochs = lambda run: [(r["stage_index"], r["epoch"]) for r in map(json.loads, (run / "metrics.jsonl").open())]  # noqa: E731
+    assert epochs(tmp_path / "part") == epochs(tmp_path / "full")
     assert _predictions(tmp_path / "part") == _predictions(tmp_path / "full")
     assert _same_weights(tmp_path / "part", tmp_path / "full")
     assert _same_weights(tmp_path / "part", tmp_path / "full")

@@ -10,7 +10,8 @@ paths that leave the benchmark folder are mirrored under `_absolute/`. A name th
 The marker records the SHA-256 of every split table: a cache built for other split tables is not used.
 `Benchmark.image_path` reads the cached copy whenever a complete cache is large enough for the
 training image size (`select_cache`; never by itself for "small" benchmarks, decoded into memory once);
-`GLT_IMAGE_CACHE=off` (or a short side, or a folder name such as `s128_q90`) overrides that choice.
+The run setting `data.image_cache=off` (or a short side, or a folder name such as `s128_q90`) overrides
+that choice; the environment variable `GLT_IMAGE_CACHE` does the same for every run without it.
 """
 
 from __future__ import annotations

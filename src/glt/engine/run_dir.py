@@ -79,7 +79,10 @@ class RunDir:
             return
         keep = []
         for line in self.metrics.read_text().splitlines():
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill: its epoch is trained again
+                continue
             if (rec["stage_index"], rec["epoch"]) < (stage, epoch):
                 keep.append(line)
         write_text(self.metrics, "".join(k + "\n" for k in keep))
