@@ -173,3 +173,20 @@ def test_non_scalars_are_skipped_not_failed(tmp_path):
                            "extra/stats/a/0", "extra/stats/a/1"}
     assert math.isnan(events["accuracy/val"][0][1])
     assert [v for _, v, _ in events["extra/stats/a/1"]] == [2.0]
+
+
+def test_training_with_tensorboard_logs_what_metrics_jsonl_holds(tiny_benchmark, tmp_path):
+    """The loop's `tensorboard=true`: every epoch of both crt stages, the same values as metrics.jsonl."""
+    from conftest import fast_overrides
+    from glt.config import build_config
+    from glt.engine.trainer import train
+
+    cfg = build_config(method="crt", benchmark=str(tiny_benchmark), overrides=fast_overrides(2) + ["tensorboard=true"])
+    train(cfg, tmp_path / "run")
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    events = _read_events(tmp_path / "run" / "tensorboard")
+    val = events["accuracy/val"]
+    assert [s for s, _, _ in val] == list(range(len(records)))  # steps run on across the two stages
+    assert [v for _, v, _ in val] == pytest.approx([r["val_accuracy"] for r in records], rel=1e-6)
+    loss = [v for _, v, _ in events["loss/train"]]
+    assert loss == pytest.approx([r["train_loss"] for r in records], rel=1e-6)
