@@ -153,4 +153,8 @@ def test_sweep_runs_skips_complete_and_prints_commands(tiny_benchmark, tmp_path,
     assert cli(*args, "--dry-run") == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and all(x.startswith("glt run --benchmark") and "--resume" in x for x in lines)
+    assert cli(*args, "--dry-run", "--nproc-per-node", "4") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all(x.startswith("torchrun --nproc_per_node=4 -m glt run --benchmark") for x in lines)
+    assert cli(*args, "--dry-run", "--nproc-per-node", "0") == 2
     assert cli("sweep", "--benchmark", tiny_benchmark, "--methods", "ce,cee", "--out", tmp_path / "x") == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from glt.cli.common import add_config_args
+from glt.errors import GLTError
 
 
 def add_parser(sub) -> None:
@@ -19,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--out", required=True, help="sweep folder")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+                   help="with --dry-run: print `torchrun --nproc_per_node N -m glt run ...` commands (N GPUs per run)")
     p.add_argument("--title", default="GLT results")
     add_config_args(p)
     p.set_defaults(func=run)
@@ -32,8 +35,11 @@ def commands(args, methods, seeds) -> list[str]:
         extra += ["--config", args.yaml_file]
     if args.preset:
         extra += ["--preset", args.preset]
+    if args.nproc_per_node < 1:
+        raise GLTError(f"--nproc-per-node must be at least 1, not {args.nproc_per_node}")
+    launch = ["glt"] if args.nproc_per_node == 1 else ["torchrun", f"--nproc_per_node={args.nproc_per_node}", "-m", "glt"]
     return [
-        shlex.join(["glt", "run", "--benchmark", args.benchmark, "--method", m, "--seed", str(s),
+        shlex.join([*launch, "run", "--benchmark", args.benchmark, "--method", m, "--seed", str(s),
                     "--out", str(run_folder(args.out, m, s)), "--resume", *extra, *args.overrides])
         for m in methods for s in seeds
     ]
