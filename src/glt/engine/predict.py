@@ -21,9 +21,6 @@ def predict(method, model, dataset, batch_size: int, inputs, num_workers: int = 
     """Arg-max predictions of `method.predict_logits` for every row of `dataset`, in row order.
     `inputs` moves a batch of images to the model's device. In a multi-process run each rank predicts
     every world_size-th row and the predictions are gathered, so every rank returns all of them."""
-    if isinstance(inputs, (str, torch.device)):
-        device = torch.device(inputs)
-        inputs = lambda x: x.to(device, non_blocking=True)  # noqa: E731
     model.eval()
     rows = dist.shard(len(dataset))
     loader = make_loader(dataset, batch_size, sampler=rows.tolist(), num_workers=num_workers)

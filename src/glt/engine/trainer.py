@@ -15,7 +15,7 @@ from glt.benchmark import Benchmark
 from glt.data import SplitDataset, build_batch_transforms, build_transforms, create_sampler, make_loader
 from glt.engine import distributed as dist
 from glt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
-from glt.engine.precision import Precision, use_channels_last
+from glt.engine.precision import Precision, amp_dtype, use_channels_last
 from glt.engine.predict import predict, write_predictions
 from glt.engine.run_dir import RunDir
 from glt.engine.schedule import build_scheduler
@@ -34,23 +34,23 @@ def check_run_settings(cfg) -> torch.device:
     if cfg.data.batch_size % world:
         raise GLTError(f"data.batch_size ({cfg.data.batch_size}) is the global batch size and must be divisible "
                        f"by the number of processes ({world})")
-    Precision(cfg.amp, device)
+    amp_dtype(cfg.amp, device)  # refuses a precision this device cannot run
     if cfg.sync_batchnorm and world > 1 and device.type != "cuda":
         raise GLTError("sync_batchnorm needs CUDA devices")
     if cfg.tensorboard:
-        try:
-            import tensorboard  # noqa: F401
-        except ImportError:
-            raise GLTError("tensorboard=true needs the tensorboard package: pip install tensorboard") from None
+        from glt.report.tensorboard import summary_writer_class
+
+        summary_writer_class()
     return device
 
 
 class Setup:
     """Everything a run needs, built from its config (shared by training and `glt eval`)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, device: torch.device | None = None):
+        """`device`: from `check_run_settings(cfg)` when the caller has already run it."""
         self.cfg = cfg
-        self.device = check_run_settings(cfg)
+        self.device = device or check_run_settings(cfg)
         self.world = dist.world_size()
         self.bench = Benchmark(cfg.data.benchmark)
         m = self.bench.manifest
@@ -245,7 +245,7 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
     """Train `cfg` into the run folder `out`, select the best validation epoch, score the test splits.
     Under torchrun every rank runs this; rank 0 writes the folder."""
     run = RunDir(out)
-    check_run_settings(cfg)  # fail before the run folder is claimed
+    device = check_run_settings(cfg)  # fail before the run folder is claimed
     status = _prepare_run(run, cfg, resume, overwrite)
     if status == "complete":
         return read_json(run.eval, "run results")["splits"]
@@ -254,8 +254,8 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest kernels
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    setup = Setup(cfg)
-    model, method, device, world = setup.model, setup.method, setup.device, setup.world
+    setup = Setup(cfg, device)
+    model, method, world = setup.model, setup.method, setup.world
     if dist.rank():  # same initial weights everywhere, but each rank's own augmentation draws
         seed_everything(cfg.seed + 100_003 * dist.rank(), cfg.deterministic)
     train_ds = setup.dataset(f"{setup.track}/train", train=True)
@@ -351,11 +351,12 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
             if logger:
                 logger.log(record)
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
+            weights = _weights(setup)
             if val["accuracy"] > best:
                 best = val["accuracy"]
                 if dist.is_main():
-                    save_checkpoint(run.best, {**_weights(setup), "stage_index": si, "epoch": epoch, "val_accuracy": best})
-            _save_last(run, setup, optimizer, scheduler, si, epoch, 0, best)
+                    save_checkpoint(run.best, {**weights, "stage_index": si, "epoch": epoch, "val_accuracy": best})
+            _save_last(run, setup, optimizer, scheduler, si, epoch, 0, best, weights=weights)
         ckpt = None
         if si + 1 < len(stages):
             # the next stage starts from this stage's best epoch (e.g. cRT re-trains on the best backbone)
@@ -370,7 +371,7 @@ def _weights(setup: Setup) -> dict:
     return {"model": setup.model.state_dict(), "extra": setup.extra.state_dict(), "method": setup.method.state_dict()}
 
 
-def _save_last(run, setup, optimizer, scheduler, si, epoch, step, best, partial=None) -> None:
+def _save_last(run, setup, optimizer, scheduler, si, epoch, step, best, partial=None, weights=None) -> None:
     """The resume checkpoint. `step` > 0: written inside the epoch after that many steps, with every
     rank's RNG, partial totals and method state (e.g. IFL's scores of the epoch so far); at the end
     of an epoch ranks agree on the method state and only their RNG differs. Collective: every rank calls it."""
@@ -380,7 +381,7 @@ def _save_last(run, setup, optimizer, scheduler, si, epoch, step, best, partial=
     ranks = dist.gather_object(mine)
     if dist.is_main():
         save_checkpoint(run.last, {
-            **_weights(setup), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            **(weights or _weights(setup)), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": setup.precision.state_dict(), "stage_index": si, "epoch": epoch, "step": step,
             "best": best, "ranks": ranks,
         })

@@ -77,7 +77,8 @@ def record_scalars(record: dict) -> dict[str, float]:
     return out
 
 
-def _summary_writer():
+def summary_writer_class():
+    """torch's SummaryWriter, or a GLTError saying how to install TensorBoard."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # torch.utils.tensorboard raises ImportError without the tensorboard package
@@ -94,7 +95,7 @@ class TensorBoardLogger:
     run's curves carry no duplicates."""
 
     def __init__(self, run_root: str | os.PathLike, log_dir: str | os.PathLike | None = None):
-        self._writer_cls = _summary_writer()  # fails here, not after the first epoch, without tensorboard
+        self._writer_cls = summary_writer_class()  # fails here, not after the first epoch, without tensorboard
         self.run_root = Path(run_root)
         self.log_dir = Path(log_dir) if log_dir is not None else self.run_root / LOG_DIR
         self._writer = None
@@ -163,7 +164,7 @@ def export_tensorboard(run_dir: str | os.PathLike) -> Path:
     seconds, ending at the file's modification time. Returns the event folder."""
     run_dir = Path(run_dir)
     records = _read_records(run_dir / METRICS)
-    _summary_writer()
+    summary_writer_class()
     end = (run_dir / METRICS).stat().st_mtime
     seconds = [r.get("seconds") if isinstance(r.get("seconds"), (int, float)) else 0.0 for r in records]
     t = end - math.fsum(seconds)
@@ -191,5 +192,5 @@ def export_tensorboard_runs(paths: list[str | os.PathLike], progress: bool = Tru
     folders = run_folders(paths)
     if not folders:
         raise GLTError(f"no run folder ({METRICS}) found under {', '.join(map(str, paths))}")
-    _summary_writer()
+    summary_writer_class()
     return [export_tensorboard(f) for f in tqdm(folders, desc="tensorboard", unit="run", disable=not progress or None)]
