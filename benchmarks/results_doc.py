@@ -58,7 +58,7 @@ def main():
     print("# Every method on ColorDigits-GLT, next to the published ImageNet-GLT numbers\n")
     print(f"Ours: ColorDigits-GLT (default build, seed 0), default 12-epoch setting of the embedded benchmark, "
           f"{seeds} seeds (0, 1, 2), percent, mean ± std, Accuracy | Precision. Published: ImageNet-GLT, "
-          "ResNeXt-50, 100 epochs (SPEC section 7; `ifl` there is BLSoftmax+IFL, `ifl+ce` is Baseline+IFL). "
+          "ResNeXt-50, 100 epochs (Tang et al. 2022, Table 1; `ifl` there is BLSoftmax+IFL, `ifl+ce` is Baseline+IFL). "
           "The two benchmarks differ in size, images and difficulty: compare the *pattern*, not the levels.\n")
     cmd = "bash benchmarks/zoo_sweep.sh runs/zoo"
     wall = f" ({args.wall_seconds / 3600:.1f} h of wall time on the shared 2-core machine)" if args.wall_seconds else ""

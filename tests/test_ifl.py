@@ -74,7 +74,7 @@ def test_inter_rule_and_correctness_rule():
     assert np.array_equal(e[0], correct.astype(float)) and np.array_equal(e[1], 1 - correct)
     three = build_environments("intra", scores, None, labels, 4, num_envs=3)
     assert three.shape == (3, 200)
-    # the third environment is sharper (its head/tail ratio target is 16 instead of 4)
+    # the third environment is sharper (its head/tail ratio target is 4 against e2's 2, as train_center_triple.py)
     ess = [(w.sum() ** 2) / (w**2).sum() for w in three]
     assert ess[2] < ess[1] < ess[0]
 
@@ -196,7 +196,7 @@ def _gather_worker(rank, world, port, out_dir):
         labels = np.repeat(np.arange(4), [30, 20, 10, 8])
         spec = resolve_method("ifl+ce")
         ctx = Context(4, np.bincount(labels), 10, batch_size=8, labels=labels)
-        m = spec.create(spec.base.Settings(), spec.wrapper.Settings(rebuild_after=[50]), ctx)
+        m = spec.create(spec.base.Settings(), spec.wrapper.Settings(rebuild_after=[50], budget="matched"), ctx)
         from glt.models import create_backbone
 
         m.build_model(create_backbone("small_cnn", width=4))  # sizes the centers

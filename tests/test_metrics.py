@@ -1,4 +1,4 @@
-"""Metrics against a slow, literal implementation of SPEC 3."""
+"""Metrics against a slow, literal implementation of docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -10,17 +10,19 @@ import pytest
 from glt.evaluation import evaluate
 
 
-def slow_metrics(labels, preds, subset, num_classes):
-    """SPEC 3 literally: accuracy over the subset; precision = mean over classes present in the subset's
-    labels of TP_c (in the subset) / P_c (predictions of c over the whole split)."""
+def slow_metrics(labels, preds, subset, num_classes, count_in_subset=False):
+    """docs/metrics.md literally: accuracy over the subset; precision = mean over classes present in the
+    subset's labels of TP_c (in the subset) / P_c, P_c = predictions of c over the whole split (frequency
+    groups) or, with count_in_subset, inside the subset (attribute groups)."""
     sub = [i for i in range(len(labels)) if subset[i]]
     if not sub:
         return None
     acc = sum(labels[i] == preds[i] for i in sub) / len(sub)
     present = sorted({labels[i] for i in sub})
+    counted = sub if count_in_subset else range(len(preds))
     total = 0.0
     for c in present:
-        p_c = sum(1 for p in preds if p == c)
+        p_c = sum(1 for i in counted if preds[i] == c)
         tp = sum(1 for i in sub if labels[i] == c and preds[i] == c)
         total += tp / p_c if p_c else 0.0
     prec = total / len(present)
@@ -46,9 +48,12 @@ def test_metrics_match_reference(seed):
         assert (m["accuracy"], m["precision"], m["f1"]) == pytest.approx(ref, abs=1e-12)
     accs = []
     for a in range(4):
-        ref = slow_metrics(labels, preds, attr == a, c)
+        ref = slow_metrics(labels, preds, attr == a, c, count_in_subset=True)
         m = out["by_attribute"][str(a)]
         assert (m["accuracy"], m["precision"], m["f1"]) == pytest.approx(ref, abs=1e-12)
+        split_counts = slow_metrics(labels, preds, attr == a, c)[1]
+        assert m["precision_split_counts"] == pytest.approx(split_counts, abs=1e-12)
+        assert m["precision_split_counts"] != pytest.approx(m["precision"])  # the two rules differ here
         accs.append(ref[0])
     assert out["worst_attribute_accuracy"] == pytest.approx(min(accs))
     for k in range(c):

@@ -1,8 +1,10 @@
-"""`glt score`: score predictions made by any model (CSV id,prediction) on a benchmark split."""
+"""`glt score`: score predictions made by any model (CSV id,prediction) on a benchmark split.
+Imports neither torch nor the training code: scoring works where only numpy / pandas / pyarrow exist."""
 
 from __future__ import annotations
 
 import json
+import math
 
 
 def add_parser(sub) -> None:
@@ -10,7 +12,11 @@ def add_parser(sub) -> None:
         "score", help="score a predictions CSV (id,prediction) on a split",
         description="Score predictions made by any model. FILE is a CSV with the columns id,prediction, one row per "
         "sample of the split (ids as in the split table; for an imported benchmark, the key in the original "
-        "annotation file). Prints the metrics as JSON: accuracy, precision, f1 and the breakdowns.",
+        "annotation file). Prints the metrics as JSON: accuracy, precision, f1, the breakdowns by_frequency and "
+        "by_attribute, worst_attribute_accuracy, per_class, and 'definitions', which says how each number is "
+        "computed (by_frequency precision counts a class's predictions over the whole split, by_attribute "
+        "precision inside the attribute group, as the original code does; by_attribute also gives "
+        "precision_split_counts). Empty groups are null. See docs/metrics.md.",
     )
     p.add_argument("--benchmark", required=True, help="benchmark directory")
     p.add_argument("--split", required=True, help="TRACK/SPLIT, e.g. glt/test_gbl")
@@ -19,12 +25,25 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _strict(obj):
+    """NaN (an empty group) as null, as glt.io.write_json writes it: the printed JSON is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
 def run(args) -> int:
+    from glt.evaluation.metrics import METRIC_DEFINITIONS
     from glt.evaluation.score import score_predictions
     from glt.io import write_json
 
     metrics = score_predictions(args.benchmark, args.split, args.predictions)
+    out = _strict({**metrics, "definitions": METRIC_DEFINITIONS})
     if args.out:
-        write_json(args.out, metrics)
-    print(json.dumps(metrics, indent=2))
+        write_json(args.out, out)
+    print(json.dumps(out, indent=2, allow_nan=False))
     return 0

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from glt.io import file_mode
 from glt.errors import GLTError
 from glt.io import atomic_path, existing_files, read_json, write_json
 
@@ -202,6 +203,7 @@ def cache_image(src: str, dst: str, short_side: int, quality: int) -> None:
             shutil.copyfile(src, tmp)
         else:
             out.save(tmp, "JPEG", quality=quality, optimize=True)
+        os.chmod(tmp, file_mode())  # the umask's mode, not the temporary file's 0600
 
 
 def _cache_chunk(tasks: list[tuple[str, str]], short_side: int, quality: int) -> int:
@@ -293,4 +295,5 @@ def build_cache(
         "benchmark": bench.name,
         "splits": split_fingerprints(bench),
     })
+    os.chmod(marker, file_mode())
     return CacheResult(folder, len(targets), len(tasks), bench.manifest.image_style == "small")

@@ -66,34 +66,78 @@ class InstanceSampler(EpochSampler):
 
 @SAMPLERS.register("class_aware")
 class ClassAwareSampler(EpochSampler):
-    """Class-balanced sampling (Shen et al. 2016, used by cRT/LWS): draw a class uniformly, then
-    `per_class` images of it (cycling through a shuffled list of its images); an epoch has as many
-    samples as the split."""
+    """Class-aware sampling (Shen et al. 2016; cRT/LWS) as the original's data/Sampler_ClassAware.py:
+    classes come from a cycle through the present classes, reshuffled at every pass (every class once per
+    block of C draws); each class draw takes `per_class` consecutive images of that class from its own
+    cycle through its images, reshuffled at every pass. An epoch has the original's
+    `min(max_c n_c * C, max_aug * N)` samples (C present classes, N images), or `num_samples` if given
+    (docs/fidelity.md, section A).
 
-    def __init__(self, *args, per_class: int = 4, **kwargs):
+    The original's cycles run on across epochs (its iterators live in the sampler object); here each is
+    one endless stream per sampler seed, drawn in chunks from generators seeded by (seed, stream, chunk),
+    and epoch e is a fixed slice of the streams: deterministic from (seed, epoch), so every rank draws the
+    same epoch and a resumed run draws what the uninterrupted one would have. As in the original, the
+    last class draw of an epoch uses up all `per_class` images of its class even where the epoch ends
+    before they are all yielded, and the next epoch starts with a new class draw."""
+
+    CHUNK = 256  # images per generator of a class's image stream (whole permutations)
+
+    def __init__(self, *args, per_class: int = 4, max_aug: int = 4, num_samples: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if per_class < 1:
+            raise ValueError(f"class-aware sampling needs per_class >= 1, not {per_class}")
         self.per_class = per_class
         order = np.argsort(self.labels, kind="stable")
-        counts = np.bincount(self.labels, minlength=self.num_classes)
-        self.by_class = np.split(order, np.cumsum(counts)[:-1])
-        self.present = np.flatnonzero(counts)
+        self.counts = np.bincount(self.labels, minlength=self.num_classes)
+        self.by_class = np.split(order, np.cumsum(self.counts)[:-1])
+        self.present = np.flatnonzero(self.counts)
+        original = int(self.counts.max(initial=0)) * len(self.present)
+        self.num_samples = int(num_samples) if num_samples else min(original, max_aug * len(self.labels))
+
+    def epoch_size(self) -> int:
+        return self.num_samples
+
+    def _class_block(self, b: int) -> np.ndarray:
+        """The b-th pass of the class cycle: a permutation of the present classes."""
+        return np.random.default_rng([self.seed, 1, b]).permutation(self.present)
+
+    def _images(self, c: int, start: int, stop: int) -> np.ndarray:
+        """Positions [start, stop) of class c's image stream: its images, reshuffled at every pass."""
+        members = self.by_class[c]
+        n = len(members)
+        per_chunk = -(-self.CHUNK // n)  # whole passes per chunk
+        size = per_chunk * n
+        chunks = [
+            members[np.random.default_rng([self.seed, 2, int(c), q]).permuted(
+                np.tile(np.arange(n), (per_chunk, 1)), axis=1)].reshape(-1)
+            for q in range(start // size, (stop - 1) // size + 1)
+        ]
+        first = (start // size) * size
+        return np.concatenate(chunks)[start - first : stop - first]
 
     def epoch_indices(self) -> np.ndarray:
-        g = self.generator()
-        n = len(self.labels)
-        draws = -(-n // self.per_class)
-        classes = g.choice(self.present, size=draws)
-        # for each class, the k-th draw of it takes the next `per_class` images of a shuffled cycle
-        out = np.empty(draws * self.per_class, dtype=np.int64)
-        for c in np.unique(classes):
-            members = self.by_class[c]
-            rows = np.flatnonzero(classes == c)
-            need = len(rows) * self.per_class
-            reps = -(-need // len(members))
-            cycle = np.concatenate([g.permutation(members) for _ in range(reps)])[:need]
-            slots = (rows[:, None] * self.per_class + np.arange(self.per_class)).reshape(-1)
-            out[slots] = cycle
-        return out[:n]
+        k, num_c = self.per_class, len(self.present)
+        if not self.num_samples:
+            return np.empty(0, dtype=np.int64)
+        draws = -(-self.num_samples // k)  # class draws per epoch (the last one may be cut short)
+        t0 = self.epoch * draws  # class draws of the earlier epochs
+        b0, b1 = t0 // num_c, (t0 + draws - 1) // num_c
+        cycle = np.concatenate([self._class_block(b) for b in range(b0, b1 + 1)])
+        offset = t0 - b0 * num_c
+        classes = cycle[offset : offset + draws]
+        # draws of each class before this epoch: one per full pass, plus the started pass's
+        before = b0 + np.bincount(cycle[:offset], minlength=self.num_classes)
+        out = np.empty(draws * k, dtype=np.int64)
+        order = np.argsort(classes, kind="stable")  # the draws of each class, in order
+        starts = np.concatenate([[0], np.cumsum(np.bincount(classes, minlength=self.num_classes))])
+        for c in self.present:
+            rows = order[starts[c] : starts[c + 1]]
+            if not len(rows):
+                continue
+            first = before[c] * k
+            images = self._images(c, first, first + len(rows) * k)
+            out[(rows[:, None] * k + np.arange(k)).reshape(-1)] = images
+        return out[: self.num_samples]
 
 
 @SAMPLERS.register("weighted")

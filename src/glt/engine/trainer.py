@@ -14,12 +14,14 @@ from tqdm.auto import tqdm
 from glt.benchmark import Benchmark
 from glt.data import SplitDataset, build_batch_transforms, build_transforms, create_sampler, make_loader
 from glt.engine import distributed as dist
-from glt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from glt.engine.checkpoint import (
+    check_checkpoint, checkpoint_meta, load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state,
+)
 from glt.engine.precision import Precision, amp_dtype, use_channels_last
 from glt.engine.predict import predict, write_predictions
 from glt.engine.run_dir import RunDir
 from glt.engine.schedule import build_scheduler
-from glt.errors import GLTError
+from glt.errors import GLTError, first_line
 from glt.evaluation import evaluate
 from glt.io import read_json, write_json
 from glt.methods import Context, resolve_method
@@ -59,9 +61,11 @@ class Setup:
             raise GLTError(f"benchmark {self.bench.root} has no track '{self.track}'")
         size = cfg.data.image_size or m.image_size
         self.bench.use_image_cache(cfg.data.image_cache, size)
-        self.train_tf, self.test_tf = build_transforms(m.image_style, size, cfg.data.augment, cfg.data.crop_scale_min)
+        self.train_tf, self.test_tf = build_transforms(m.image_style, size, cfg.data.augment, cfg.data.crop_scale_min,
+                                                       cfg.data.mean, cfg.data.std)
         self.cache = cfg.data.cache_images if cfg.data.cache_images is not None else m.image_style == "small"
-        self.batch_tf = build_batch_transforms(m.image_style, size, cfg.data.augment) if self.cache else None
+        self.batch_tf = (build_batch_transforms(m.image_style, size, cfg.data.augment, cfg.data.mean, cfg.data.std)
+                         if self.cache else None)
         self.num_classes = m.num_classes
         train_table = self.bench.split(f"{self.track}/train")
         self.class_counts = train_table.class_counts(self.num_classes)
@@ -69,9 +73,14 @@ class Setup:
         self.ctx = Context(
             self.num_classes, self.class_counts, cfg.epochs, self.device, cfg.data.batch_size,
             train_table.label, train_table.attribute, m.num_attributes,
+            prior_order=cfg.data.prior_order, head_bias=cfg.model.head_bias,
         )
         self.method = spec.create(cfg.method_args, cfg.wrapper_args, self.ctx)
-        backbone = create_backbone(cfg.model.backbone, cfg.model.weights, cfg.model.weights_file, **cfg.model.options)
+        try:
+            backbone = create_backbone(cfg.model.backbone, cfg.model.weights, cfg.model.weights_file, **cfg.model.options)
+        except (TypeError, RuntimeError) as e:  # an unknown model.options key, a weights_file of other shapes
+            raise GLTError(f"cannot build backbone '{cfg.model.backbone}' (model.options {dict(cfg.model.options)}, "
+                           f"model.weights_file {cfg.model.weights_file}): {first_line(e)}") from None
         self.model = self.method.build_model(backbone).to(self.device)
         self.extra = self.method.extra_modules().to(self.device)
         self.precision = Precision(cfg.amp, self.device)
@@ -101,6 +110,8 @@ class Setup:
         return [f"{self.track}/{s}" for s in self.bench.manifest.tracks[self.track] if s.startswith("test_")]
 
     def load_weights(self, state: dict) -> None:
+        check_checkpoint(state, method=self.cfg.method, num_classes=self.num_classes, backbone=self.cfg.model.backbone,
+                         parts={"model": self.model, "extra": self.extra})  # a GLTError naming the file
         self.model.load_state_dict(state["model"])
         self.extra.load_state_dict(state["extra"])
         self.method.load_state_dict(state["method"])
@@ -109,7 +120,7 @@ class Setup:
 def _stage_parameters(model, extra, trainable: str):
     if trainable == "all":
         return list(model.parameters()) + list(extra.parameters())
-    if trainable == "head":
+    if trainable in ("head", "head_eval"):
         return list(model.head.parameters())
     raise ValueError(f"unknown trainable '{trainable}'")
 
@@ -123,11 +134,16 @@ def stage_optim(optim_cfg, stage):
 
 
 def _set_train_mode(model, trainable: str) -> None:
+    """Train mode for the stage. "head" and "head_eval" freeze the backbone's parameters; "head" leaves the
+    backbone in train mode, as the original's train_stage2.py (its BatchNorm layers normalise with batch
+    statistics and keep updating their running statistics), "head_eval" puts it in eval mode
+    (docs/fidelity.md, section A)."""
     model.train()
-    if trainable == "head":  # a frozen backbone keeps its BatchNorm statistics
-        model.backbone.eval()
+    if trainable in ("head", "head_eval"):
         for p in model.backbone.parameters():
             p.requires_grad_(False)
+        if trainable == "head_eval":
+            model.backbone.eval()
 
 
 def evaluate_split(setup: Setup, split: str, ds: SplitDataset | None = None, progress: bool = False) -> tuple[np.ndarray, dict]:
@@ -194,12 +210,15 @@ class _Totals:
         self.n = 0
         self.logs: dict[str, float] = {}
         self.seconds = 0.0
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first step with a NaN / inf loss
         if state:
             self.sums.copy_(state["sums"])
             self.n, self.logs, self.seconds = state["n"], dict(state["logs"]), state["seconds"]
 
-    def add(self, loss, logits, y, step_logs) -> None:
+    def add(self, loss, logits, y, step_logs, step: int = 0) -> None:
         n = len(y)
+        # on the device, no host sync: `check_finite` reads it where the loop syncs anyway
+        self.first_bad = torch.where(torch.isfinite(loss.detach()) | (self.first_bad >= 0), self.first_bad, step)
         self.sums += torch.stack([loss.detach().double() * n, (logits.detach().argmax(1) == y).sum().double()])
         self.n += n
         for k, v in step_logs.items():
@@ -207,6 +226,16 @@ class _Totals:
 
     def state(self, seconds: float) -> dict:
         return {"sums": self.sums.cpu(), "n": self.n, "logs": self.logs, "seconds": seconds}
+
+    def check_finite(self, stage: str, epoch: int, steps: int) -> None:
+        """Stop a training whose loss became NaN / inf, before its weights are checkpointed or its epoch
+        logged (collective: every rank stops together)."""
+        if float(dist.all_reduce_sum((self.first_bad >= 0).double().reshape(1))[0]) == 0:
+            return
+        s = int(self.first_bad)
+        where = f"step {s + 1} of {steps}" if s >= 0 else "on another process"
+        raise GLTError(f"the training loss became NaN or infinite in stage '{stage}', epoch {epoch}, {where}; "
+                       "stopped before saving it: lower optim.lr, or check the data and the method's settings")
 
     def summary(self) -> dict:
         keys = sorted(self.logs)
@@ -262,7 +291,6 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
     val_ds = setup.dataset(f"{setup.track}/val", train=False)
     labels = train_ds.table.label
     stages = method.stages()
-    batch = cfg.data.batch_size // world
     logger = _Logger(run, cfg) if dist.is_main() else None
 
     start_stage, start_epoch, start_step, best = 0, 0, 0, -1.0
@@ -278,6 +306,7 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
 
     for si in range(start_stage, len(stages)):
         stage = stages[si]
+        batch = cfg.data.batch_size * stage.batch_scale // world
         params = _stage_parameters(model, setup.extra, stage.trainable)
         lr = stage.lr if stage.lr is not None else cfg.optim.lr
         optimizer = torch.optim.SGD(
@@ -288,7 +317,7 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
                                  rank=dist.rank(), world_size=world, **method.sampler_options(stage))
         loader = make_loader(
             train_ds, batch, sampler=sampler, num_workers=cfg.data.num_workers,
-            pin_memory=device.type == "cuda", drop_last=len(sampler) > batch,
+            pin_memory=device.type == "cuda", drop_last=cfg.data.drop_last and len(sampler) > batch,
             persistent_workers=cfg.data.num_workers > 0,
         )
         scheduler = build_scheduler(optimizer, stage_optim(cfg.optim, stage), stage.epochs, len(loader))
@@ -333,17 +362,19 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
                 setup.precision.backward_step(loss, optimizer)
                 method.after_step()
                 scheduler.step()
-                totals.add(loss, out.logits, y, step_logs)
+                totals.add(loss, out.logits, y, step_logs, step=done)
                 done += 1
                 if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < len(loader):
+                    totals.check_finite(stage.name, epoch, len(loader))
                     _save_last(run, setup, optimizer, scheduler, si, epoch, done, best,
                                partial=totals.state(elapsed + time.perf_counter() - t0))
+            totals.check_finite(stage.name, epoch, len(loader))
             epoch_logs = method.on_epoch_end(stage, epoch)  # (IFL rebuilds here: part of training time)
             train_seconds = elapsed + time.perf_counter() - t0
             _, val = evaluate_split(setup, f"{setup.track}/val", val_ds)
             record = {
                 "stage": stage.name, "stage_index": si, "epoch": epoch,
-                "lr": optimizer.param_groups[0]["lr"], **totals.summary(),
+                "lr": _last_step_lr(scheduler), **totals.summary(),
                 "val_accuracy": val["accuracy"], "val_precision": val["precision"],
                 "train_seconds": train_seconds, "seconds": elapsed + time.perf_counter() - t0,
                 **epoch_logs,
@@ -352,7 +383,8 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
                 logger.log(record)
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
             weights = _weights(setup)
-            if val["accuracy"] > best:
+            selectable = epoch % cfg.select_every == 0 or epoch == stage.epochs - 1
+            if selectable and val["accuracy"] > best:
                 best = val["accuracy"]
                 if dist.is_main():
                     save_checkpoint(run.best, {**weights, "stage_index": si, "epoch": epoch, "val_accuracy": best})
@@ -367,8 +399,15 @@ def train(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -
     return test_run(setup, run, progress=cfg.progress)
 
 
+def _last_step_lr(scheduler) -> float:
+    """The learning rate of the epoch's last optimizer step (the scheduler has stepped past it already; with
+    the per-epoch schedule, the epoch's learning rate)."""
+    return scheduler.base_lrs[0] * scheduler.lr_lambdas[0](max(0, scheduler.last_epoch - 1))
+
+
 def _weights(setup: Setup) -> dict:
-    return {"model": setup.model.state_dict(), "extra": setup.extra.state_dict(), "method": setup.method.state_dict()}
+    return {"model": setup.model.state_dict(), "extra": setup.extra.state_dict(), "method": setup.method.state_dict(),
+            "meta": checkpoint_meta(setup.cfg.method, setup.num_classes, setup.cfg.model.backbone)}
 
 
 def _save_last(run, setup, optimizer, scheduler, si, epoch, step, best, partial=None, weights=None) -> None:

@@ -1,6 +1,6 @@
-"""Metrics (SPEC 3) and the three GLT protocols."""
+"""Metrics (definitions: docs/metrics.md) and the three GLT protocols. Imports no torch."""
 
-from glt.evaluation.metrics import evaluate, group_metrics, grouped_metrics
+from glt.evaluation.metrics import METRIC_DEFINITIONS, evaluate, group_metrics, group_predictions, grouped_metrics
 from glt.evaluation.protocols import PROTOCOLS
 
-__all__ = ["PROTOCOLS", "evaluate", "group_metrics", "grouped_metrics"]
+__all__ = ["METRIC_DEFINITIONS", "PROTOCOLS", "evaluate", "group_metrics", "group_predictions", "grouped_metrics"]

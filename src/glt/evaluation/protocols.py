@@ -1,4 +1,4 @@
-"""The three GLT protocols (SPEC 2): which training track is scored on which test split."""
+"""The three GLT protocols (docs/metrics.md, "Protocols"): which training track is scored on which test split."""
 
 from __future__ import annotations
 

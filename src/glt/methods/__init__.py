@@ -5,6 +5,7 @@ means the wrapper around its default base method."""
 
 from __future__ import annotations
 
+import copy
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,15 @@ _MODULES = [
 ]
 for _m in _MODULES:
     importlib.import_module(f"glt.methods.{_m}")
+
+
+def _deep_update(base: dict, other: dict) -> dict:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
 
 
 @dataclass
@@ -37,9 +47,11 @@ class MethodSpec:
 
     @property
     def train_defaults(self) -> dict[str, Any]:
-        out = dict(self.base.train_defaults)
+        """The base method's training defaults, then the wrapper's, merged key by key (a wrapper's
+        `optim.weight_decay` keeps the base's `optim.schedule`), as glt.config.build_config merges them."""
+        out = copy.deepcopy(dict(self.base.train_defaults))
         if self.wrapper is not None:
-            out.update(self.wrapper.train_defaults)
+            _deep_update(out, self.wrapper.train_defaults)
         return out
 
     def create(self, settings: Any, wrapper_settings: Any, ctx: Context) -> Method:

@@ -20,6 +20,25 @@ METHODS: Registry[type["Method"]] = Registry("method")
 # wrappers turn any method into a variant (`ifl+<method>`): classes taking (method, settings, ctx)
 WRAPPERS: Registry[type] = Registry("method wrapper")
 
+# `data.prior_order`: which class each entry of the class counts belongs to (docs/fidelity.md, section bugs).
+# label: entry c counts class c. original_text_sort: the original's utils/general_utils.py count_dataset, which
+# keys the counts by str(label) and sorts the keys as text (0, 1, 10, 100, 101, ...), so with more than 10
+# classes entry c holds the count of another class; the original's BlSoftmaxLoss, LDAMLoss, RIDELoss and
+# TADELoss (utils/training_utils.py) took their counts from it, its logit adjustment (compute_adjustment) and
+# BBN (train_bbn.py) count with integer keys and are right.
+PRIOR_ORDERS = ("label", "original_text_sort")
+COUNT_DATASET_METHODS = frozenset({"blsoftmax", "ldam", "ride", "tade"})
+
+
+def text_sorted_counts(counts: np.ndarray) -> np.ndarray:
+    """The counts in the order of the original's count_dataset: entry i = the count of the i-th class id in
+    text order ("0" < "1" < "10" < "100" < ... < "2" ...). Over all class ids (an absent class counts 0;
+    where every class is present, as in the training splits of ImageNet-GLT and MSCOCO-GLT, this is the
+    original's array exactly; the original drops absent classes, and then its arrays no longer fit the
+    logits)."""
+    counts = np.asarray(counts)
+    return counts[sorted(range(len(counts)), key=str)]
+
 
 @dataclass
 class Context:
@@ -37,6 +56,25 @@ class Context:
     # the factor the loop's last backward pass multiplied gradients by (fp16 loss scaling), so state a
     # method updates outside the optimizer (IFL's centers) can undo it
     grad_scale: float = 1.0
+    # `data.prior_order` (PRIOR_ORDERS): original_text_sort hands the methods in COUNT_DATASET_METHODS the
+    # original's misaligned counts in `class_counts` / `prior`; `label_counts` always holds the true ones
+    prior_order: str = "label"
+    label_counts: np.ndarray | None = None
+    # `model.head_bias`: linear classifier heads with a bias term (the original's have none)
+    head_bias: bool = False
+
+    def __post_init__(self):
+        if self.prior_order not in PRIOR_ORDERS:
+            from glt.errors import GLTError
+
+            raise GLTError(f"data.prior_order must be one of {', '.join(PRIOR_ORDERS)}, not '{self.prior_order}'")
+        if self.label_counts is None:
+            self.label_counts = np.asarray(self.class_counts).copy()
+
+    def use_prior_order(self, method_name: str) -> None:
+        """Give `method_name` the class counts `prior_order` asks for (called by Method.__init__)."""
+        if self.prior_order == "original_text_sort" and method_name in COUNT_DATASET_METHODS:
+            self.class_counts = text_sorted_counts(self.label_counts)
 
     @property
     def prior(self) -> torch.Tensor:
@@ -51,12 +89,17 @@ class Stage:
     name: str
     epochs: int
     sampler: str = "instance"
-    # which parameters the stage's optimizer updates: "all" or "head" (decoupled classifier re-training)
+    # which parameters the stage's optimizer updates: "all", "head" (decoupled classifier re-training, the
+    # frozen backbone's BatchNorm statistics still updating as in the original) or "head_eval" (the same with
+    # the backbone in eval mode)
     trainable: str = "all"
     lr: float | None = None  # None: the config's optimizer lr
     # the method's own multistep milestones as fractions of the stage's epochs (LDAM's 0.8 / 0.9 of 100
     # epochs = 80 / 90), so they scale with shorter runs; used only while optim.milestones is empty
     milestones: list[float] | None = None
+    # images per optimizer step as a multiple of data.batch_size (BBN feeds each of its two branches a full
+    # batch, as the original's two loaders did: 2 x batch_size images a step)
+    batch_scale: int = 1
 
 
 @dataclass
@@ -84,10 +127,13 @@ class Method:
     def __init__(self, settings: Any, ctx: Context):
         self.settings = settings
         self.ctx = ctx
+        if not isinstance(self, MethodWrapper):  # a wrapper shares its base's Context and counts
+            ctx.use_prior_order(type(self).name)
 
     # ---- model --------------------------------------------------------------------------------------
     def build_model(self, backbone: nn.Module) -> GLTModel:
-        return GLTModel(backbone, create_head("linear", backbone.out_features, self.ctx.num_classes))
+        return GLTModel(backbone, create_head("linear", backbone.out_features, self.ctx.num_classes,
+                                              bias=self.ctx.head_bias))
 
     def extra_modules(self) -> nn.ModuleDict:
         """Learnable state outside the model (e.g. IFL's centers); saved in checkpoints."""

@@ -1,4 +1,6 @@
-"""IFL environments (SPEC 6): per-sample sampling weights built from the model's own scores.
+"""IFL environments: per-sample sampling weights built from the model's own scores, as the original's
+train_center_dual.py (update_env_by_score / generate_intra_weight / generate_inter_weight /
+update_env_by_correct / update_env_by_uniform) and train_center_triple.py; docs/ifl.md, docs/fidelity.md.
 
 All rules are vectorised: one argsort of (class, score) gives every class's min / max and its sorted
 weights, so the Pareto exponent of every class comes from segment sums of one cumulative sum."""
@@ -8,7 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 ENV_RULES = ("intra", "inter", "inter_intra", "correctness", "uniform")
+ENV_SCALES = ("original", "power")
 MIN_CLASS_SIZE = 5  # smaller classes get uniform weights inside e2
+
+
+def env_scales(sample_scale: float, num_envs: int, rule: str = "original") -> list[float]:
+    """The target head/tail ratio of environments 1 .. num_envs - 1 (environment 0 is the natural one).
+    original: the last environment uses `sample_scale`, environment k before it `sample_scale // (num_envs - k)`
+    (train_center_triple.py: e2 `sample_scale // 2`, e3 `sample_scale`; train_center_dual.py: e2
+    `sample_scale`); power: environment k uses `sample_scale ** k` (4, 16, ...)."""
+    if rule == "power":
+        return [float(sample_scale) ** k for k in range(1, num_envs)]
+    if rule != "original":
+        raise ValueError(f"unknown environment scale rule '{rule}' (one of {', '.join(ENV_SCALES)})")
+    return [float(sample_scale) if k == num_envs - 1 else float(sample_scale // (num_envs - k))
+            for k in range(1, num_envs)]
 
 
 def pareto_weights(
@@ -65,34 +81,47 @@ def build_environments(
     num_classes: int,
     num_envs: int = 2,
     sample_scale: float = 4.0,
+    drawn: np.ndarray | None = None,
+    scales: str = "original",
 ) -> np.ndarray:
     """(num_envs, N) sampling weights. e1 is the natural distribution (weight 1 everywhere); each further
-    environment is built by `rule`. With more than two environments, environment k >= 1 uses the target
-    head/tail ratio sample_scale ** k, so later environments focus harder on the badly predicted."""
+    environment k is built by `rule` with the target head/tail ratio `env_scales(sample_scale, num_envs,
+    scales)[k - 1]`.
+
+    `drawn`: which samples were scored (drawn in the scoring epoch); None: all. As the original, which
+    builds its environments from the dict of the samples it drew: under `intra` an undrawn sample gets
+    weight 0 and the Pareto rule of its class runs over the drawn ones only (a class with fewer than 5
+    drawn samples gives each 1 / count); under `inter` an undrawn sample has score 1 (its weight vector
+    was filled with 1.0); `inter_intra` multiplies the two (0 for undrawn samples); under `correctness`
+    an undrawn sample is not correct, so it lands in e2; `uniform` ignores the scores."""
     n = len(labels)
+    labels = np.asarray(labels, dtype=np.int64)
+    seen = np.ones(n, dtype=bool) if drawn is None else np.asarray(drawn, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
     envs = [np.ones(n)]
-    for k in range(1, num_envs):
-        scale = sample_scale**k
+    for scale in env_scales(sample_scale, num_envs, scales):
         if rule == "uniform":
             w = np.ones(n)
         elif rule == "correctness":
             if num_envs != 2:
                 raise ValueError("the correctness rule defines exactly two environments")
-            envs[0] = correct.astype(np.float64)
+            envs[0] = (np.asarray(correct, dtype=bool) & seen).astype(np.float64)
             w = 1.0 - envs[0]
-        elif rule == "intra":
-            w = pareto_weights(scores, labels, num_classes, scale)
-        elif rule == "inter":
-            w = pareto_weights(scores, np.zeros(n, dtype=np.int64), 1, scale)
-        elif rule == "inter_intra":
-            w = pareto_weights(scores, np.zeros(n, dtype=np.int64), 1, scale) * pareto_weights(
-                scores, labels, num_classes, scale
-            )
+        elif rule in ("intra", "inter", "inter_intra"):
+            w = np.ones(n)
+            if rule in ("inter", "inter_intra"):
+                filled = np.where(seen, scores, 1.0)
+                w = w * pareto_weights(filled, np.zeros(n, dtype=np.int64), 1, scale)
+            if rule in ("intra", "inter_intra"):
+                intra = np.zeros(n)
+                intra[seen] = pareto_weights(scores[seen], labels[seen], num_classes, scale)
+                w = w * intra
         else:
             raise ValueError(f"unknown environment rule '{rule}' (one of {', '.join(ENV_RULES)})")
         envs.append(w)
     out = np.stack(envs)
     # an environment with no mass (e.g. nothing misclassified) falls back to the natural distribution
+    # (the original's torch.multinomial raises on an all-zero weight vector)
     empty = out.sum(1) <= 0
     out[empty] = 1.0
     return out

@@ -8,16 +8,21 @@ import torch.nn.functional as F
 from glt.methods.base import METHODS, Method, Output
 
 
-def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Mean over the batch of -(1 - p_y)^gamma * log p_y; gamma 0 is cross-entropy."""
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float, detach_factor: bool = True) -> torch.Tensor:
+    """Mean over the batch of -(1 - p_y)^gamma * log p_y; gamma 0 is cross-entropy. `detach_factor`: the
+    modulating factor (1 - p_y)^gamma is a constant of the backward pass (the original's
+    utils/training_utils.py FocalLoss: `pt = logpt.detach().exp()`); false differentiates through it too
+    (Lin et al. 2017)."""
     log_p = F.log_softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
-    return (-((1 - log_p.exp()) ** gamma) * log_p).mean()
+    p = log_p.detach().exp() if detach_factor else log_p.exp()
+    return (-((1 - p) ** gamma) * log_p).mean()
 
 
 @METHODS.register("focal")
 class Focal(Method):
-    """Focal loss (Lin et al. 2017): cross-entropy down-weighted on well-classified samples by (1 - p_y)^gamma.
-    The modulating factor is differentiated as in the paper (the study's code detached it)."""
+    """Focal loss (Lin et al. 2017): cross-entropy down-weighted on well-classified samples by (1 - p_y)^gamma,
+    gamma 2. As in the original (utils/training_utils.py FocalLoss) the modulating factor is held constant in
+    the backward pass; `detach_factor=false` differentiates through it as in the focal-loss paper."""
 
     name = "focal"
     description = "focal loss: -(1 - p_y)^gamma log p_y"
@@ -25,6 +30,7 @@ class Focal(Method):
     @dataclass
     class Settings:
         gamma: float = 2.0
+        detach_factor: bool = True  # the original; false: the paper's fully differentiated loss
 
     def loss(self, out: Output, labels):
-        return focal_loss(out.logits, labels, self.settings.gamma)
+        return focal_loss(out.logits, labels, self.settings.gamma, self.settings.detach_factor)

@@ -29,12 +29,19 @@ def margin_cross_entropy(logits, labels, margins, scale: float, weight=None) -> 
     return F.cross_entropy(logits - shift, labels, weight=weight)
 
 
+def drw_epoch(fraction: float, epochs: int) -> int:
+    """The first (0-based) epoch with class-balanced weights: `int(epochs * fraction)`, as the original's
+    utils/training_utils.py LDAMLoss.set_weight (`epoch // int(total_epoch * 0.8)`) computes it for any
+    number of epochs (80 of 100, 9 of 12)."""
+    return int(epochs * fraction)
+
+
 @METHODS.register("ldam")
 class LDAMDRW(Method):
     """LDAM-DRW (Cao et al. 2019): a cosine classifier (logits = s * cos) trained with label-distribution-aware
     margins m_c ~ n_c^(-1/4) (largest 0.5) subtracted from the true-class cosine, and deferred re-weighting:
-    class-balanced weights (beta 0.9999) from `drw_start` of the epochs on. The original study's schedule:
-    weight decay 2e-4, learning rate x0.01 at 80% and again at 90% of the epochs."""
+    class-balanced weights (beta 0.9999) from epoch int(drw_start * epochs) on (`drw_epoch`). The original
+    study's schedule: weight decay 2e-4, learning rate x0.01 at 80% and again at 90% of the epochs."""
 
     name = "ldam"
     description = "LDAM margin loss on a cosine classifier + deferred class-balanced re-weighting"
@@ -45,7 +52,7 @@ class LDAMDRW(Method):
     class Settings:
         max_margin: float = 0.5
         scale: float = 30.0
-        drw_start: float = 0.8  # fraction of the epochs after which class-balanced weights apply
+        drw_start: float = 0.8  # class-balanced weights from epoch int(drw_start * epochs) on
         beta: float = 0.9999
         milestones: list[float] = field(default_factory=lambda: [0.8, 0.9])  # fractions of the epochs
 
@@ -64,7 +71,7 @@ class LDAMDRW(Method):
         return [Stage("main", self.ctx.epochs, milestones=list(self.settings.milestones))]
 
     def on_epoch_start(self, stage: Stage, epoch: int) -> None:
-        deferred = epoch >= round(self.settings.drw_start * stage.epochs)
+        deferred = epoch >= drw_epoch(self.settings.drw_start, stage.epochs)
         self.weight = self.balanced if deferred else None
 
     def loss(self, out: Output, labels):

@@ -11,6 +11,7 @@ from torch import nn
 from glt.engine import distributed as dist
 from glt.methods.base import METHODS, Method
 from glt.models import GLTModel
+from glt.models.branched import reinitialize, resolve_init
 
 
 def generalized_ce(logits: torch.Tensor, labels: torch.Tensor, q: float) -> torch.Tensor:
@@ -22,12 +23,16 @@ def generalized_ce(logits: torch.Tensor, labels: torch.Tensor, q: float) -> torc
 
 @METHODS.register("lff")
 class LearningFromFailure(Method):
-    """Learning from Failure (Nam et al. 2020): a biased twin model (same architecture and initial weights)
+    """Learning from Failure (Nam et al. 2020) as the original trains it (train_lff.py): a biased twin model
+    (same architecture, its own random initial weights: the original builds it with a second `create_model`)
     is trained with generalized cross-entropy (q 0.7) so it latches on to easy, shortcut-aligned samples;
-    the debiased model (the one evaluated) weights each sample's cross-entropy by
-    l_b / (l_b + l_d), where l_b, l_d are the two models' per-sample losses averaged over epochs
-    (moving average 0.7) and divided by the largest of the sample's class. `ema=0, class_max=false`
-    is the study's simpler variant (the current batch's losses)."""
+    the debiased model (the one evaluated) weights each sample's cross-entropy by l_b / (l_b + l_d + 1e-8),
+    l_b and l_d the two models' cross-entropies of the sample in the current batch.
+
+    `ema=0.7, class_max=true` is the LfF paper's (and its authors' code's) form: l_b, l_d are per-sample
+    moving averages across epochs (0.7), each divided by the largest average of the sample's class.
+    `biased_init`: auto (independent draws unless the backbone is pretrained, whose weights both models
+    then keep) | independent | copy (the biased model starts from the debiased model's weights)."""
 
     name = "lff"
     description = "Learning from Failure: a GCE-trained biased model re-weights the debiased one"
@@ -35,8 +40,9 @@ class LearningFromFailure(Method):
     @dataclass
     class Settings:
         q: float = 0.7
-        ema: float = 0.7  # moving average of each sample's loss across epochs
-        class_max: bool = True  # divide each sample's averaged loss by the largest of its class
+        ema: float = 0.0  # moving average of each sample's loss across epochs (0: the batch's losses)
+        class_max: bool = False  # divide each sample's averaged loss by the largest of its class
+        biased_init: str = "auto"  # auto | independent | copy
 
     def __init__(self, settings, ctx):
         super().__init__(settings, ctx)
@@ -49,6 +55,8 @@ class LearningFromFailure(Method):
     def build_model(self, backbone) -> GLTModel:
         model = super().build_model(backbone)
         self.biased = copy.deepcopy(model)
+        if resolve_init(self.settings.biased_init, backbone) == "independent":
+            reinitialize(self.biased, backbone)
         return model
 
     def extra_modules(self) -> nn.ModuleDict:
@@ -58,6 +66,8 @@ class LearningFromFailure(Method):
     def sample_weights(self, loss_b, loss_d, labels, index) -> torch.Tensor:
         """Update the per-sample loss averages of `index` and return l_b / (l_b + l_d) for the batch."""
         m = self.settings.ema
+        if m == 0 and not self.settings.class_max:  # the original: the current batch's losses only
+            return loss_b / (loss_b + loss_d + 1e-8)
         # in a multi-process run every rank updates the averages of the whole global batch, so all
         # ranks keep the same averages (and class maxima) as a single process would
         rows = dist.all_gather_rows(torch.stack([index, labels], 1))

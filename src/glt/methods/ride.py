@@ -15,20 +15,34 @@ from glt.models.branched import BranchedBackbone
 class MultiExpert(Method):
     """Experts that share the backbone's early layers and each own a copy of its last `expert_stages` stages
     and a cosine classifier (scale s). The prediction is the experts' mean logit; `Output.features` holds
-    the experts' features side by side and `Output.extra["expert_logits"]` each expert's logits (B, E, C)."""
+    the experts' features side by side and `Output.extra["expert_logits"]` each expert's logits (B, E, C).
+
+    Expert width (the original's models/ResNet_RIDE.py with `reduce_dimension: True`, used by RIDE and TADE on
+    every benchmark): each expert's layer3 and layer4 are built with 3/4 of the planes (192 / 384 instead of
+    256 / 512), so a ResNeXt-50 expert ends in 1536 features (3 experts: 4608) and the expert-owned layers are
+    fresh, independent draws. `expert_width` 0.75 does the same on any ResNet / ResNeXt; on `small_cnn` it
+    narrows the two expert-owned stages from 4w / 8w to 3w / 6w channels (the same 3/4 rule). `expert_width`
+    1.0 keeps the full width (the layers copied from the backbone; needed to keep pretrained weights)."""
 
     num_experts = 3
 
     def build_model(self, backbone) -> GLTModel:
-        experts = BranchedBackbone(backbone, self.num_experts, self.settings.expert_stages)
+        s = self.settings
+        experts = BranchedBackbone(backbone, self.num_experts, s.expert_stages, width=s.expert_width,
+                                   init=s.expert_init)
         head = create_head("multi_expert", experts.out_features, self.ctx.num_classes,
-                           num_experts=self.num_experts, expert_head="cosine", scale=self.settings.scale)
+                           num_experts=self.num_experts, expert_head="cosine", scale=s.scale)
         return GLTModel(experts, head)
 
     def forward(self, model, images) -> Output:
         features = model.forward_features(images)
         expert_logits = model.head.expert_logits(features)
         return Output(expert_logits.mean(1), features, {"expert_logits": expert_logits})
+
+
+def reweight_epoch(fraction: float, epochs: int) -> int:
+    """The last epoch (0-based) without RIDE's re-weighting: `fraction` of the run's epochs (80 of 100)."""
+    return int(round(fraction * epochs))
 
 
 def diversity_weights(class_counts: np.ndarray, factor: float) -> np.ndarray:
@@ -43,9 +57,11 @@ def diversity_weights(class_counts: np.ndarray, factor: float) -> np.ndarray:
 class RIDE(MultiExpert):
     """RIDE (Wang et al. 2021) without routing: 3 experts, each trained with the LDAM margin loss (s 30, max
     margin 0.5) plus a diversity term `diversity_factor * T^2 * KL(softmax(mean / T) || softmax(expert / T))`
-    (the mean held constant; factor -0.2: experts are pushed apart). From `reweight_start` of the epochs on,
-    the margin loss uses class-balanced weights (beta 0.9999) and the temperature becomes per-class. The
-    study's schedule: weight decay 2e-4, learning rate x0.1 at 60% and 80% of the epochs."""
+    (the mean held constant; factor -0.2: experts are pushed apart). After `reweight_after` of the epochs
+    (epoch > 0.8 * epochs, 0-based: from epoch 81 of 100, the original's utils/training_utils.py RIDELoss
+    `set_epoch`: `epoch > reweight_epoch` with reweight_epoch 80), the margin loss uses class-balanced weights
+    (beta 0.9999) and the temperature becomes per-class. The study's schedule: weight decay 2e-4, learning
+    rate x0.1 at 60% and 80% of the epochs. Experts: see `MultiExpert` (reduced width by default)."""
 
     name = "ride"
     description = "RIDE: 3 experts with LDAM individual losses and a diversity loss"
@@ -56,11 +72,16 @@ class RIDE(MultiExpert):
     class Settings:
         num_experts: int = 3
         expert_stages: int = 2  # last backbone stages owned by each expert (ResNeXt: layer3 and layer4)
+        # channel width of the expert-owned stages: 0.75 = the original's reduce_dimension; 1.0 = full width
+        expert_width: float = 0.75
+        # full-width experts: auto (independent draws unless the backbone is pretrained) | independent | copy
+        expert_init: str = "auto"
         scale: float = 30.0
         max_margin: float = 0.5
         diversity_factor: float = -0.2
         diversity_temperature: float = 1.0
-        reweight_start: float = 0.8  # fraction of the epochs after which re-weighting applies
+        # re-weighting applies to epochs e > reweight_after * epochs (0-based; 80 of 100: from epoch 81 on)
+        reweight_after: float = 0.8
         beta: float = 0.9999
         reweight_factor: float = 0.02
         milestones: list[float] = field(default_factory=lambda: [0.6, 0.8])  # fractions of the epochs
@@ -82,7 +103,7 @@ class RIDE(MultiExpert):
         return [Stage("main", self.ctx.epochs, milestones=list(self.settings.milestones))]
 
     def on_epoch_start(self, stage: Stage, epoch: int) -> None:
-        self.reweight = epoch >= round(self.settings.reweight_start * stage.epochs)
+        self.reweight = epoch > reweight_epoch(self.settings.reweight_after, stage.epochs)
 
     def loss(self, out: Output, labels):
         s = self.settings

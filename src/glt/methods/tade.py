@@ -23,7 +23,9 @@ class TADE(MultiExpert):
     (s 30): expert 1 learns the training (long-tailed) distribution with cross-entropy, expert 2 the balanced
     one with Balanced Softmax (logits + log prior), expert 3 an inversely long-tailed one
     (logits + log prior - tau * log inverse_prior, tau 2). The prediction averages the experts
-    (the test-time self-supervised aggregation is not used, as in the study)."""
+    (the test-time self-supervised aggregation is not used, as in the study: train_tade.py, test_baseline.py).
+    The experts are the original's reduced-width RIDE backbone (models/ResNet_RIDE.py, `reduce_dimension: True`;
+    see `MultiExpert`)."""
 
     name = "tade"
     description = "TADE: 3 experts for the long-tailed, balanced and inverse class distributions"
@@ -31,6 +33,10 @@ class TADE(MultiExpert):
     @dataclass
     class Settings:
         expert_stages: int = 2  # last backbone stages owned by each expert
+        # channel width of the expert-owned stages: 0.75 = the original's reduce_dimension; 1.0 = full width
+        expert_width: float = 0.75
+        # full-width experts: auto (independent draws unless the backbone is pretrained) | independent | copy
+        expert_init: str = "auto"
         scale: float = 30.0
         tau: float = 2.0
 

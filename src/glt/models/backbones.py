@@ -32,19 +32,22 @@ class SmallCNN(nn.Module):
         w = width
         if norm not in self.NORMS:
             raise unknown_name("small_cnn norm", norm, self.NORMS)
-
-        def block(cin, cout, stride):
-            return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-                self.NORMS[norm](cout),
-                nn.ReLU(inplace=True),
-            )
-
+        self.norm = norm
+        block = self.make_block
         self.features = nn.Sequential(
             block(in_channels, w, stem_stride), block(w, 2 * w, 2), block(2 * w, 4 * w, 2), block(4 * w, 8 * w, 2)
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.out_features = 8 * w
+
+    def make_block(self, cin: int, cout: int, stride: int) -> nn.Sequential:
+        """One stage: conv 3x3, norm, ReLU (also used to build narrower copies of the last stages, as
+        RIDE's and TADE's reduced-width experts, glt.models.branched)."""
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+            self.NORMS[self.norm](cout),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.pool(self.features(x)), 1)
@@ -139,6 +142,9 @@ def create_backbone(
         if name not in BACKBONES:
             raise unknown_name("backbone", name, BACKBONES.names())
         model = BACKBONES.get(name)(weights=weights, **kwargs)
+    # methods that build extra copies of layers (glt.models.branched, LfF's twin) keep published / loaded
+    # weights instead of drawing fresh ones when the backbone starts from them
+    model.pretrained = bool(weights or weights_file)
     if weights_file:
         state = load_state_dict_file(weights_file)
         missing, unexpected = model.load_state_dict(state, strict=False)

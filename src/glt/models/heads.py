@@ -17,7 +17,11 @@ HEADS: Registry[Callable[..., nn.Module]] = Registry("head")
 
 @HEADS.register("linear")
 class LinearHead(nn.Linear):
-    def __init__(self, in_features: int, num_classes: int, bias: bool = True):
+    """A linear classifier. Without a bias by default, as the original's linear heads
+    (models/ClassifierFC.py, ClassifierLA.py, ClassifierLWS.py: `nn.Linear(feat_dim, num_classes,
+    bias=False)`, nn.Linear's own initialisation; docs/fidelity.md, section A); `bias=True` adds one."""
+
+    def __init__(self, in_features: int, num_classes: int, bias: bool = False):
         super().__init__(in_features, num_classes, bias=bias)
 
 
@@ -49,9 +53,10 @@ class CosineHead(nn.Module):
 class LWSHead(LinearHead):
     """Learnable weight scaling (Kang et al. 2020): a linear head whose logits are multiplied by one
     learnable scale per class. The scales start at 1 and stay fixed while the linear weights learn;
-    `learn_scales(True)` freezes the weights and lets only the scales learn (LWS's second stage)."""
+    `learn_scales(True)` freezes the weights and lets only the scales learn (LWS's second stage). As the
+    original's models/ClassifierLWS.py: no bias, scales initialised to 1."""
 
-    def __init__(self, in_features: int, num_classes: int, bias: bool = True):
+    def __init__(self, in_features: int, num_classes: int, bias: bool = False):
         super().__init__(in_features, num_classes, bias=bias)
         self.scales = nn.Parameter(torch.ones(num_classes))
         self.learn_scales(False)

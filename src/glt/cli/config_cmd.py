@@ -1,0 +1,45 @@
+"""`glt config`: print the resolved config of a method (what `glt train` / `glt run` would train with the same
+arguments), as glt's config keys or, with --original, in the layout of the original's merged config."""
+
+from __future__ import annotations
+
+from glt.cli.common import add_config_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "config", help="print the resolved config of a method (e.g. under --preset paper)",
+        description="Resolve the config `glt train` would use with the same arguments and print it as YAML, without "
+        "training. --original prints it in the layout of the original code's merged config (config/<dataset>.yaml "
+        "updated with its config/algorithms_config.yaml entry: training_opt, sampler, algorithm_opt...), to hold "
+        "it against the original's YAML. Example: "
+        "glt config --method ifl+ldam --benchmark DIR --preset paper --original",
+    )
+    p.add_argument("--benchmark", help="benchmark directory (or data.benchmark=DIR)")
+    p.add_argument("--method", help="method name, e.g. ce, ifl+ldam (see `glt methods`)")
+    p.add_argument("--track", choices=["glt", "cbl"], help="training track (default glt)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--original", action="store_true", help="print in the original code's config layout")
+    add_config_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import yaml
+
+    from glt.config import build_config, to_yaml
+
+    extra = {}
+    if args.track:
+        extra["data"] = {"track": args.track}
+    if args.seed is not None:
+        extra["seed"] = args.seed
+    cfg = build_config(method=args.method, benchmark=args.benchmark, yaml_file=args.yaml_file,
+                       overrides=args.overrides, preset=args.preset, extra=extra)
+    if args.original:
+        from glt.presets import original_view
+
+        print(yaml.safe_dump(original_view(cfg), sort_keys=False, default_flow_style=None), end="")
+    else:
+        print(to_yaml(cfg), end="")
+    return 0
