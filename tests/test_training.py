@@ -158,3 +158,149 @@ def test_sweep_runs_skips_complete_and_prints_commands(tiny_benchmark, tmp_path,
     assert len(lines) == 4 and all(x.startswith("torchrun --nproc_per_node=4 -m glt run --benchmark") for x in lines)
     assert cli(*args, "--dry-run", "--nproc-per-node", "0") == 2
     assert cli("sweep", "--benchmark", tiny_benchmark, "--methods", "ce,cee", "--out", tmp_path / "x") == 2
+
+
+# ---- the command line -------------------------------------------------------------------------------------
+
+
+def test_overrides_anywhere_after_the_command(tiny_benchmark, tmp_path, capsys):
+    from glt.cli.main import parse_args
+
+    args = parse_args(["train", "epochs=3", "--benchmark", "B", "optim.lr=0.05", "--out", "O", "seed=2"])
+    assert (args.benchmark, args.out) == ("B", "O")
+    assert args.overrides == ["epochs=3", "optim.lr=0.05", "seed=2"]  # in the order given: the last one wins
+    args = parse_args(["demo", "epochs=2", "--methods", "ce", "optim.lr=0.1"])
+    assert args.overrides == ["epochs=2", "optim.lr=0.1"] and args.methods == "ce"
+    # end to end: the printed commands carry every override
+    assert cli("sweep", "epochs=1", "--benchmark", tiny_benchmark, "--methods", "ce", "--seeds", "0",
+               "optim.lr=0.02", "--out", tmp_path / "s", "--dry-run") == 0
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("epochs=1 optim.lr=0.02"), line
+    # a stray word that is no override is still an error
+    assert cli("train", "--benchmark", tiny_benchmark, "--out", tmp_path / "r", "--bogus", "epochs=1") == 2
+    assert "--bogus" in capsys.readouterr().err
+
+
+def test_run_folder_works_from_any_directory_and_with_a_moved_benchmark(tiny_benchmark, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    bench = tmp_path / "data" / "bench"
+    shutil.copytree(tiny_benchmark, bench)
+    monkeypatch.chdir(tmp_path / "data")
+    assert cli("train", "--benchmark", "bench", "--out", tmp_path / "r", *fast_overrides(1)) == 0
+    assert f"benchmark: {bench}\n" in (tmp_path / "r" / "config.yaml").read_text()  # stored absolute
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert cli("eval", "r") == 0
+    first = json.loads(capsys.readouterr().out)
+    # the benchmark moved: the stored path fails (naming it), --benchmark points at the new place
+    bench.rename(tmp_path / "moved")
+    assert cli("eval", "r") == 2
+    assert str(bench) in capsys.readouterr().err
+    assert cli("eval", "r", "--benchmark", "moved") == 0
+    assert json.loads(capsys.readouterr().out) == first
+
+
+def test_startup_imports_no_torch():
+    """`glt --help`, `glt methods [NAME]` and the dispatch of `glt score` import neither torch nor torchvision."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from glt.cli.main import main, parse_args\n"
+        "if sys.argv[1] == 'parse':\n"
+        "    parse_args(sys.argv[2:])\n"
+        "else:\n"
+        "    try:\n"
+        "        main(sys.argv[1:])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))\n"
+    )
+    for argv in (["--help"], ["methods"], ["methods", "ifl+ce"], ["methods", "bogus"], ["train", "--help"],
+                 ["parse", "score", "--benchmark", "B", "--split", "glt/test_gbl", "--predictions", "p.csv"]):
+        r = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+        assert r.stdout.strip().splitlines()[-1] == "[]", (argv, r.stdout[-300:], r.stderr[-300:])
+
+
+def test_method_table_matches_registry():
+    """`glt methods` prints a static copy of the registry (no torch): it must be current.
+    After changing a method's settings: python -m glt.cli.methods --write"""
+    from glt.cli.method_table import TABLE
+    from glt.cli.methods import registry_table, source_hash
+
+    stale = "stale src/glt/cli/method_table.py: run python -m glt.cli.methods --write"
+    assert TABLE["source_hash"] == source_hash(), stale
+    assert TABLE == registry_table(), stale
+
+
+# ---- a training that diverges -----------------------------------------------------------------------------
+
+
+def test_nan_loss_stops_with_epoch_and_step(tiny_benchmark, tmp_path, capsys, monkeypatch):
+    """The loss turns NaN at the 6th step (epoch 1, step 2 of 4): the run stops there, naming both; the
+    checkpoint and metrics.jsonl hold epoch 0 only, as strict JSON."""
+    import torch
+
+    from glt.methods.ce import CrossEntropy
+
+    original, calls = CrossEntropy.loss, [0]
+
+    def poisoned(self, out, labels):
+        calls[0] += 1
+        loss = original(self, out, labels)
+        return loss * float("nan") if calls[0] == 6 else loss
+
+    monkeypatch.setattr(CrossEntropy, "loss", poisoned)
+    out = tmp_path / "r"
+    code = cli("train", "--benchmark", tiny_benchmark, "--out", out, *fast_overrides(3))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "NaN or infinite" in err and "epoch 1, step 2 of 4" in err, err
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in metrics.jsonl"))
+
+    assert [strict(x)["epoch"] for x in lines] == [0]
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 0
+    assert not (out / "eval.json").exists()
+
+
+def test_divergent_learning_rate_stops_cleanly(tiny_benchmark, tmp_path, capsys):
+    """A real divergence (a huge learning rate) stops in its first epoch: nothing is left behind."""
+    out = tmp_path / "r"
+    assert cli("train", "--benchmark", tiny_benchmark, "--out", out, *fast_overrides(2), "optim.lr=1e30") == 2
+    err = capsys.readouterr().err
+    assert "NaN or infinite" in err and "epoch 0" in err, err
+    assert not out.exists()
+
+
+def test_metrics_log_is_strict_json(tmp_path):
+    from glt.engine.run_dir import RunDir
+
+    run = RunDir(tmp_path)
+    run.log({"stage_index": 0, "epoch": 0, "train_loss": float("nan"), "x": [float("inf"), 1.0]})
+    line = (tmp_path / "metrics.jsonl").read_text()
+    assert "NaN" not in line and "Infinity" not in line
+    assert json.loads(line) == {"stage_index": 0, "epoch": 0, "train_loss": None, "x": [None, 1.0]}
+
+
+def test_checkpoints_record_their_run(run_folder):
+    import torch
+
+    for name in ("best.pt", "last.pt"):
+        meta = torch.load(run_folder / "glt" / "checkpoints" / name, weights_only=True)["meta"]
+        assert meta == {"method": "logit_adj", "num_classes": 4, "backbone": "small_cnn"}
+
+
+def test_methods_command_reads_the_registry_when_the_table_is_stale(capsys, monkeypatch):
+    import glt.cli.method_table as mt
+
+    assert cli("methods", "ifl+ce") == 0
+    current = capsys.readouterr().out
+    monkeypatch.setitem(mt.TABLE, "source_hash", "stale")
+    monkeypatch.setitem(mt.TABLE, "methods", {})  # a stale copy would print nothing right
+    assert cli("methods", "ifl+ce") == 0
+    assert capsys.readouterr().out == current

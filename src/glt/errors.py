@@ -20,3 +20,18 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> GLTError:
     near = closest(name, choices)
     hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(choices)}"
     return GLTError(f"unknown {kind} '{name}'{hint}")
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty
+    (EOFError() from a zero-byte file has none)."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an OSError (full disk, read-only file system, a file where a folder should be...),
+    naming the path."""
+    reason = e.strerror or first_line(e)
+    paths = [str(p) for p in (e.filename, e.filename2) if p not in (None, "")]
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from glt.config import build_config
-from glt.engine.run_dir import RunDir
+from glt.engine.run_dir import (
+    DEMO_LAYOUT, PROTOCOL_LAYOUT, RunDir, check_output_folder, finish_claim, refuse_foreign, scan_layout,
+)
 from glt.errors import GLTError
 from glt.evaluation import PROTOCOLS
 from glt.io import read_json, write_json
@@ -35,29 +37,75 @@ def run_protocols(
     resume: bool = False,
     overwrite: bool = False,
 ) -> dict:
-    """Train `method` on each track's training set into OUT/<track>/ and write OUT/results.json."""
+    """Train `method` on each track's training set into OUT/<track>/ and write OUT/results.json. Both
+    tracks' configs and the folder are checked before the first training starts."""
     # imported here, so reading results (glt report) does not load torch
     from glt.engine import distributed as dist
-    from glt.engine.trainer import train
+
     out = Path(out)
-    results, counts = {}, {}
-    for track in tracks:
-        cfg = build_config(
+    cfgs = {
+        track: build_config(
             method=method, benchmark=benchmark, yaml_file=yaml_file, preset=preset,
             overrides=list(overrides) + [f"seed={seed}", f"data.track={track}"],
         )
-        results[track] = train(cfg, out / track, resume=resume, overwrite=overwrite)
+        for track in tracks
+    }
+    check_protocol_folder(out, overwrite)
+    results, counts = {}, {}
+    for track, cfg in cfgs.items():
+        results[track] = train_run(cfg, out / track, resume=resume, overwrite=overwrite)
         counts[track] = _train_counts(cfg)
     summary = {
         "method": method,
         "seed": seed,
-        "benchmark": str(benchmark),
+        "benchmark": str(cfgs[tracks[0]].data.benchmark) if tracks else str(benchmark),
         **protocol_results(results),
         "train_class_counts": counts,
     }
     if dist.is_main():
         write_json(out / RESULTS, summary)
     return summary
+
+
+def train_run(cfg, out: str | Path, resume: bool = False, overwrite: bool = False) -> dict:
+    """glt.engine.trainer.train, then release the run folder's lock; a training that fails before its first
+    checkpoint leaves nothing behind (its files and the folders it created are removed), a resumed one
+    keeps everything."""
+    from glt.engine.trainer import train
+
+    failed = True
+    try:
+        results = train(cfg, out, resume=resume, overwrite=overwrite)
+        failed = False
+        return results
+    finally:
+        finish_claim(out, failed)
+
+
+def check_protocol_folder(out: Path, overwrite: bool) -> None:
+    """A `glt run` folder (glt/, cbl/, results.json): --overwrite refuses one holding files glt did not write;
+    a new run refuses a non-empty folder that holds no run."""
+    check_output_folder(out)
+    if not out.is_dir():
+        return
+    ours, others = scan_layout(out, PROTOCOL_LAYOUT)
+    if overwrite:
+        refuse_foreign(out, others)
+    elif others and not ours:
+        raise GLTError(f"output folder {out} is not empty and holds no glt run: {others[0]} was not written by glt; "
+                       "use another --out")
+
+
+def check_sweep_folder(out: Path) -> None:
+    """A sweep (or demo) folder: refuse a non-empty one that holds nothing glt wrote (a benchmark that
+    `glt build digits` wrote into OUT/benchmark counts as glt's, as in the demo and benchmarks/zoo_sweep.sh)."""
+    check_output_folder(out)
+    if not out.is_dir():
+        return
+    ours, others = scan_layout(out, DEMO_LAYOUT)
+    if others and not ours:
+        raise GLTError(f"output folder {out} is not empty and holds no glt sweep: {others[0]} was not written by "
+                       "glt; use another --out")
 
 
 def run_folder(out: str | Path, method: str, seed: int) -> Path:
@@ -74,15 +122,14 @@ def sweep(
     overrides: list[str] = (),
     yaml_file: str | None = None,
     preset: str | None = None,
+    check_folder: bool = True,
 ) -> list[tuple[Path, dict]]:
     """`glt run` for every (method, seed) into OUT/runs/METHOD/seedN, sequentially. Complete runs are
     skipped and unfinished ones resumed, so a stopped sweep continues where it stopped. Every method
     name and the config are checked before the first run starts."""
-    from glt.methods import resolve_method
-
-    for method in methods:
-        resolve_method(method)
-        build_config(method=method, benchmark=benchmark, yaml_file=yaml_file, preset=preset, overrides=list(overrides))
+    check_sweep_settings(benchmark, methods, seeds, overrides=overrides, yaml_file=yaml_file, preset=preset)
+    if check_folder:
+        check_sweep_folder(Path(out))
     runs = []
     for method in methods:
         for seed in seeds:
@@ -91,6 +138,18 @@ def sweep(
                                 preset=preset, resume=True)
             runs.append((folder, res))
     return runs
+
+
+def check_sweep_settings(benchmark, methods: list[str], seeds: list[int], *, overrides=(), yaml_file=None,
+                         preset=None, image_style: str | None = None) -> None:
+    """Every method name, seed and setting of a sweep, checked before anything runs (GLTError)."""
+    from glt.methods import resolve_method
+
+    for method in methods:
+        resolve_method(method)
+        for seed in seeds:
+            build_config(method=method, benchmark=str(benchmark), yaml_file=yaml_file, preset=preset,
+                         overrides=list(overrides) + [f"seed={seed}"], image_style=image_style)
 
 
 def _train_counts(cfg) -> list[int]:

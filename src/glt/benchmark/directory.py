@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from glt.benchmark.manifest import Manifest, parse_split_name
 from glt.benchmark.split import SplitTable
 from glt.errors import GLTError
@@ -49,7 +52,11 @@ class Benchmark:
                 raise GLTError(
                     f"benchmark {self.root} has no split '{name}' (it has: {', '.join(self.manifest.split_names)})"
                 )
-            self._splits[name] = SplitTable.read(split_file(self.root, name), self.num_classes)
+            m = self.manifest
+            self._splits[name] = SplitTable.read(
+                split_file(self.root, name), self.num_classes, m.num_attributes,
+                m.attribute_vector_length if m.attribute_kind == "multilabel" else None,
+            )
         return self._splits[name]
 
     def source_image_path(self, path: str) -> Path:
@@ -86,15 +93,58 @@ class Benchmark:
         return out
 
 
-def write_benchmark(root: str | os.PathLike, manifest: Manifest, splits: dict[str, SplitTable]) -> None:
-    """Write manifest + split tables into `root` (use glt.io.atomic_dir around it for a whole build)."""
+def check_splits(manifest: Manifest, splits: dict[str, SplitTable], unique_ids: bool = False) -> None:
+    """Refuse split tables that do not fit the manifest (a GLTError naming the split): labels outside
+    the classes, attributes outside 0..num_attributes-1, attribute vectors of the wrong length, and
+    with `unique_ids` a sample id twice in one split (docs/build.md, "What the builders check")."""
+    C, K = manifest.num_classes, manifest.num_attributes
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+        raise GLTError(f"manifest: 'num_attributes' must be a positive integer, not {K!r}")
+    for name, table in splits.items():
+        parse_split_name(name)
+        if not len(table):
+            continue
+        lo, hi = int(table.label.min()), int(table.label.max())
+        if lo < 0 or hi >= C:
+            raise GLTError(f"split {name}: label {lo if lo < 0 else hi} is outside the class range 0..{C - 1}")
+        lo, hi = int(table.attribute.min()), int(table.attribute.max())
+        if lo < 0 or hi >= K:
+            i = int(np.argmax((table.attribute < 0) | (table.attribute >= K)))
+            raise GLTError(
+                f"split {name}: sample '{table.id[i]}' has attribute {int(table.attribute[i])}, outside "
+                f"0..{K - 1} (num_attributes {K})"
+            )
+        if manifest.attribute_kind == "multilabel" and table.attributes is not None:
+            if table.attributes.shape[1] != manifest.attribute_vector_length:
+                raise GLTError(
+                    f"split {name}: attribute vectors of length {table.attributes.shape[1]}, the manifest's "
+                    f"attribute_vector_length is {manifest.attribute_vector_length}"
+                )
+        if unique_ids:
+            dup = duplicate_id(table.id)
+            if dup is not None:
+                raise GLTError(f"split {name}: sample id '{dup}' appears twice")
+
+
+def duplicate_id(ids: np.ndarray) -> str | None:
+    """The first id that appears twice, or None."""
+    if len(pd.unique(ids)) == len(ids):
+        return None
+    dup = pd.Series(ids).duplicated()
+    return str(ids[int(np.argmax(dup.to_numpy()))])
+
+
+def write_benchmark(
+    root: str | os.PathLike, manifest: Manifest, splits: dict[str, SplitTable], unique_ids: bool = False
+) -> None:
+    """Write manifest + split tables into `root` (a builder wraps it in glt.benchmark.output.build_output).
+    Everything is checked first (`check_splits`): a refused table writes nothing."""
     root = Path(root)
+    check_splits(manifest, splits, unique_ids)
     tracks: dict[str, list[str]] = {}
     for name, table in splits.items():
         track, split = parse_split_name(name)
         tracks.setdefault(track, []).append(split)
-        if len(table) and int(table.label.max()) >= manifest.num_classes:
-            raise ValueError(f"split {name} has labels beyond the {manifest.num_classes} classes")
         table.write(split_file(root, name))
     manifest.tracks = tracks
     write_json(root / MANIFEST, manifest.to_dict())

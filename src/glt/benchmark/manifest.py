@@ -10,7 +10,7 @@ from glt.errors import GLTError, unknown_name
 FORMAT = "glt-benchmark"
 VERSION = 1
 FREQUENCY_GROUPS = ("many", "medium", "few")
-# The splits each track may hold (SPEC 2): track `cbl` has no Test-GLT.
+# The splits each track may hold (docs/build.md, "What the build writes"): track `cbl` has no Test-GLT.
 TRACK_SPLITS = {
     "glt": ("train", "val", "test_glt", "test_cbl", "test_gbl"),
     "cbl": ("train", "val", "test_cbl", "test_gbl"),
@@ -73,6 +73,10 @@ class Manifest:
         m = cls(**d)
         if not isinstance(m.classes, list) or not m.classes:
             raise GLTError(f"malformed manifest {source}: 'classes' must be a non-empty list")
+        for key, least in (("num_attributes", 1), ("attribute_vector_length", 0)):
+            v = getattr(m, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise GLTError(f"malformed manifest {source}: '{key}' must be an integer >= {least}, not {v!r}")
         if m.attribute_kind not in ATTRIBUTE_KINDS:
             raise GLTError(
                 f"malformed manifest {source}: 'attribute_kind' must be one of {', '.join(ATTRIBUTE_KINDS)}"

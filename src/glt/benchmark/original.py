@@ -33,9 +33,11 @@ from glt.benchmark.directory import Benchmark, write_benchmark
 from glt.benchmark.manifest import Manifest
 from glt.benchmark.split import SplitTable
 from glt.errors import GLTError
-from glt.io import atomic_dir, atomic_path, existing_files, read_json
+from glt.benchmark.output import build_output
+from glt.io import file_mode
+from glt.io import atomic_path, existing_files
 
-# original split key -> our split name (SPEC 2.3)
+# original split key -> our split name (docs/import.md, "What the original files hold")
 SPLIT_KEYS = {"train": "train", "val": "val", "test_lt": "test_glt", "test_bl": "test_cbl", "test_bbl": "test_gbl"}
 # track -> the suffix of its original file name
 TRACK_SUFFIX = {"glt": "inter_lt", "cbl": "inter_bl"}
@@ -207,11 +209,34 @@ def _read_split(src: str, key: str, s: Any, layout: str, num_classes: int, width
     return SplitTable(ids, paths, label, freq, attr, vectors)
 
 
+def _read_json_unique(path: Path, what: str) -> Any:
+    """json.loads, refusing an object with a key twice (json keeps the last silently: a sample given twice
+    in a map would vanish without a word)."""
+    if not path.is_file():
+        raise GLTError(f"{what} not found: {path}")
+    dup: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        d = dict(items)
+        if len(d) != len(items) and not dup:
+            seen: set[str] = set()
+            dup.append(next(k for k, _ in items if k in seen or seen.add(k)))
+        return d
+
+    try:
+        doc = json.loads(path.read_text(), object_pairs_hook=pairs)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GLTError(f"malformed {what} {path}: {e}") from None
+    if dup:
+        raise GLTError(f"{path}: key '{dup[0]}' appears twice in one object (a sample id must be unique in a split)")
+    return doc
+
+
 def read_original(path: str | os.PathLike) -> OriginalFile:
     """Parse and validate one original annotation file (either layout)."""
     path = Path(path)
     src = str(path)
-    doc = read_json(path, "annotation file")
+    doc = _read_json_unique(path, "annotation file")
     if not isinstance(doc, dict):
         raise GLTError(f"{src}: expected a JSON object with keys cat2id, id2cat, {', '.join(SPLIT_KEYS)}")
     for key in SPLIT_KEYS:
@@ -329,6 +354,8 @@ def run_import(
             i = next(i for i, (a, b) in enumerate(zip(lt.classes, bl.classes)) if a != b)
             diff = f"class {i} is '{lt.classes[i]}' vs '{bl.classes[i]}'"
         raise GLTError(f"{glt_file} and {cbl_file} disagree on the classes (key 'id2cat'): {diff}")
+    if len(lt.classes) < 2:
+        raise GLTError(f"{glt_file}: 'id2cat' has one class ('{lt.classes[0]}'); a GLT benchmark needs at least 2")
     if lt.attribute_names != bl.attribute_names:
         raise GLTError(f"{glt_file} and {cbl_file} disagree on 'attribute_names'")
     if len(bl.splits["test_lt"]):
@@ -350,12 +377,13 @@ def run_import(
             all_used = [a or b for a, b in zip(all_used, used)]
             tables[f"{track}/{SPLIT_KEYS[key]}"] = table
 
+    num_attributes = _attribute_count(files)
     width = len(lt.attribute_names)
     manifest = Manifest(
         name=name or _default_name(glt_file, lt.layout),
         classes=list(lt.classes),
         attribute_kind="multilabel" if lt.layout == MSCOCO else "index",
-        num_attributes=max(int(t.attribute.max()) for t in tables.values()) + 1,
+        num_attributes=num_attributes,
         attribute_names=list(lt.attribute_names),
         attribute_vector_length=width,
         image_style="imagenet",
@@ -368,8 +396,8 @@ def run_import(
             "attribute_vectors": bool(width),
         },
     )
-    with atomic_dir(out, overwrite) as tmp:
-        write_benchmark(tmp, manifest, tables)
+    with build_output(out, overwrite) as tmp:
+        write_benchmark(tmp, manifest, tables, unique_ids=True)
     # checked against the final folder: relative paths are relative to the benchmark root
     missing, images, images_missing, example = _check_missing(tables, out)
     return ImportReport(
@@ -382,6 +410,23 @@ def run_import(
         example_missing=example,
         unused_path_maps=[f"{o}={n}" for (o, n), u in zip(pairs, all_used) if not u],
     )
+
+
+def _attribute_count(files: dict[str, OriginalFile]) -> int:
+    """The number of attribute values, K: the values used must be 0..K-1, each by some sample (a gap means
+    the values are not indices: 0, 1, 7 would make a benchmark of 8 attributes, 5 of them empty)."""
+    used = np.unique(np.concatenate([t.attribute for f in files.values() for t in f.splits.values()]))
+    k = int(used.max()) + 1 if len(used) else 1
+    if len(used) != k:
+        gap = next(a for a in range(k) if a not in set(used.tolist()))
+        f, key, t = next((f, key, t) for f in files.values() for key, t in f.splits.items()
+                         if len(t) and int(t.attribute.max()) == k - 1)
+        i = int(np.argmax(t.attribute))
+        raise GLTError(
+            f"{f.path}: split '{key}': attribute of '{t.id[i]}' is {k - 1}, but no sample in either file has "
+            f"attribute {gap}: attributes must be numbered 0..K-1 (K values), none skipped"
+        )
+    return k
 
 
 def import_original(
@@ -509,4 +554,5 @@ def export_original(
     for t, f in files.items():
         with atomic_path(f) as tmp:
             tmp.write_text(json.dumps(docs[t]))  # dumps: the C encoder; dump(fh) streams in pure Python
+            os.chmod(tmp, file_mode())  # the umask's mode, not the temporary file's 0600
     return files["glt"], files["cbl"]

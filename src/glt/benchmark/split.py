@@ -33,8 +33,12 @@ class SplitTable:
         self.id = np.asarray(self.id, dtype=object)
         self.path = np.asarray(self.path, dtype=object)
         self.label = np.asarray(self.label, dtype=np.int64)
-        self.frequency = np.asarray(self.frequency, dtype=np.int8)
-        self.attribute = np.asarray(self.attribute, dtype=np.int16)
+        for name, dtype in (("frequency", np.int8), ("attribute", np.int16)):
+            col = np.asarray(getattr(self, name))
+            if col.size and col.dtype.kind in "iu" and (col.min() < np.iinfo(dtype).min or col.max() > np.iinfo(dtype).max):
+                bad = col.min() if col.min() < np.iinfo(dtype).min else col.max()
+                raise ValueError(f"column '{name}' holds {bad}, outside the {np.dtype(dtype).name} range")
+            setattr(self, name, col.astype(dtype, copy=False))
         if self.attributes is not None:
             self.attributes = np.asarray(self.attributes, dtype=np.uint8)
         n = len(self.id)
@@ -99,8 +103,16 @@ class SplitTable:
             pq.write_table(self.to_arrow(), tmp, compression="zstd")
 
     @classmethod
-    def read(cls, path: str | os.PathLike, num_classes: int | None = None) -> "SplitTable":
-        """Read and validate a split table; every problem is a one-line GLTError naming the file."""
+    def read(
+        cls,
+        path: str | os.PathLike,
+        num_classes: int | None = None,
+        num_attributes: int | None = None,
+        vector_length: int | None = None,
+    ) -> "SplitTable":
+        """Read and validate a split table; every problem is a one-line GLTError naming the file. Given the
+        manifest's `num_classes` / `num_attributes` / `vector_length`, labels must lie in 0..C-1, attributes
+        in 0..num_attributes-1 and attribute vectors have that length."""
         path = Path(path)
         if not path.is_file():
             raise GLTError(f"split table not found: {path}")
@@ -126,12 +138,21 @@ class SplitTable:
                 k = col.type.byte_width
                 packed = np.frombuffer(col.buffers()[1], np.uint8, count=len(col) * k, offset=col.offset * k)
                 attributes = np.unpackbits(packed.reshape(-1, k), axis=1, count=width)
+            attribute = table.column("attribute").to_numpy()
+            if len(attribute) and num_attributes is not None:  # before the int16 cast, which would wrap
+                bad = np.flatnonzero((attribute < 0) | (attribute >= num_attributes))
+                if len(bad):
+                    i = int(bad[0])
+                    raise GLTError(
+                        f"split table {path}: sample '{table.column('id')[i].as_py()}' has attribute {attribute[i]}, "
+                        f"outside 0..{num_attributes - 1} (the manifest's num_attributes is {num_attributes})"
+                    )
             out = cls(
                 table.column("id").to_numpy(),
                 table.column("path").to_numpy(),
                 table.column("label").to_numpy(),
                 table.column("frequency").to_numpy(),
-                table.column("attribute").to_numpy(),
+                attribute,
                 attributes,
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, AttributeError) as e:
@@ -143,4 +164,9 @@ class SplitTable:
                 raise GLTError(f"split table {path}: label {bad} is outside the class range 0..{num_classes - 1}")
         if len(out) and (out.frequency.min() < 0 or out.frequency.max() > 2):
             raise GLTError(f"split table {path}: frequency groups must be 0 (many), 1 (medium) or 2 (few)")
+        if vector_length is not None and out.attributes is not None and out.attributes.shape[1] != vector_length:
+            raise GLTError(
+                f"split table {path}: attribute vectors of length {out.attributes.shape[1]}, the manifest's "
+                f"attribute_vector_length is {vector_length}"
+            )
         return out

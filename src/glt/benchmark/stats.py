@@ -15,7 +15,7 @@ attribute, null when a value is absent), `attribute_std` (population std of the 
 the scalar attribute) and `intra_class_attribute_std` (the same std inside each class, averaged over
 the classes present: ~0 for Test-GBL, large for long-tailed splits). Multilabel benchmarks add the
 histogram of the binary attribute vectors (`attribute_histogram`, A bins) and its normalised std
-(`attribute_histogram_std`, the number SPEC 2.2 quotes: lower for Test-GBL than for Train-GLT).
+(`attribute_histogram_std`, the number the MSCOCO-GLT paper quotes, docs/coco.md: lower for Test-GBL than for Train-GLT).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Build MSCOCO-GLT (SPEC 2.2) from COCO 2014 and the COCO-Attributes labels.
+"""Build MSCOCO-GLT (docs/coco.md) from COCO 2014 and the COCO-Attributes labels.
 
   glt build coco --coco-root /data/coco2014 --attributes cocottributes_py3.jbl --trust-pickle --out benchmarks/mscoco-glt
 
@@ -42,12 +42,12 @@ from glt.benchmark import Manifest, SplitTable, write_benchmark
 from glt.builders.coco_attributes import CocoAttributes, load_attributes
 from glt.builders.coco_gbl import histogram_std, select_gbl
 from glt.errors import GLTError
-from glt.io import atomic_dir
+from glt.benchmark.output import build_output
 
 HELP = "MSCOCO-GLT from COCO 2014 + COCO-Attributes (204 real attributes; objects cropped from their images)"
 NAME = "mscoco-glt"
 COCO_SPLITS = ("train2014", "val2014")  # annotation files and image folders, in this order
-# test size T and val size V per class, per track (SPEC 2.2 step 6)
+# test size T and val size V per class, per track (docs/coco.md, "The recipe")
 DEFAULT_SIZES = {"glt": (200, 100), "cbl": (100, 50)}
 IMBALANCE = 0.005
 # 0-based rank thresholds of the original code (`i <= 10` many, `i <= 22` medium, else few)
@@ -55,6 +55,7 @@ MANY_MAX_RANK, MEDIUM_MAX_RANK = 10, 22
 CROP_STYLES = ("context", "box")
 CROP_FORMATS = {"jpg": "JPEG", "png": "PNG"}
 JPEG_QUALITY = 95
+CROPS_MARKER = ".glt-crops-cache"  # in a default crop cache glt created: it may remove that folder
 
 
 def frequency_of_rank(rank: np.ndarray) -> np.ndarray:
@@ -167,7 +168,7 @@ def _draw(rng: np.random.Generator, items: np.ndarray, k: int) -> tuple[np.ndarr
 
 
 def training_profile(available: np.ndarray, track: str, imbalance: float) -> np.ndarray:
-    """Objects per class rank in the training pool (SPEC 2.2 step 4), clipped by what is available."""
+    """Objects per class rank in the training pool (docs/coco.md, "The recipe"), clipped by what is available."""
     c = len(available)
     if track == "cbl":
         return np.full(c, int(available.min()), dtype=np.int64)
@@ -278,7 +279,7 @@ def class_attribute_counts(labels: np.ndarray, present: np.ndarray, rows: np.nda
 def attribute_groups(
     labels: np.ndarray, present: np.ndarray, split_rows: np.ndarray, train_counts: np.ndarray, chunk: int = 8192
 ) -> np.ndarray:
-    """SPEC 2.2 step 7: score = dot(normalised training histogram of the class, normalised binary vector);
+    """The attribute groups (docs/coco.md, "The recipe"): score = dot(normalised training histogram of the class, normalised binary vector);
     inside the split, scores above the (n//3)-th largest are group 0, above the (2(n//3))-th group 1, the rest
     group 2 (the original's thresholds). The score is the exact ratio dot(counts, v) / (|counts| |v|) rounded
     once to float (the original added 1e-9 to both norms), so equal scores are equal floats."""
@@ -527,7 +528,10 @@ def build_coco(
     default_cache = cache_dir is None
     cache = Path(f"{out}.crops-cache") if default_cache else Path(cache_dir)
 
-    with atomic_dir(out, overwrite) as tmp:
+    with build_output(out, overwrite) as tmp:
+        if default_cache and not cache.exists():
+            cache.mkdir(parents=True)
+            (cache / CROPS_MARKER).write_text("crops cut by `glt build coco`; removed when the build succeeds\n")
         attrs = load_attributes(attributes, trust_pickle)
         objects = load_coco_objects(coco_root, attrs)
         cat_order, labels = rank_classes(objects.category_ids)
@@ -568,7 +572,7 @@ def build_coco(
             image_size=112,
             info={
                 "builder": "coco",
-                "recipe": "SPEC 2.2",
+                "recipe": "MSCOCO-GLT (docs/coco.md)",
                 "seed": seed,
                 "sizes": {track: {"test": t, "val": v} for track, (t, v) in sizes.items()},
                 "imbalance": imbalance,
@@ -585,7 +589,7 @@ def build_coco(
                 "attribute_histogram_std": {s: histogram_std(t.attributes) for s, t in tables.items()},
             },
         )
-        write_benchmark(tmp, manifest, tables)
+        write_benchmark(tmp, manifest, tables, unique_ids=True)
         if original:
             from glt.benchmark.original import export_original
 
@@ -596,7 +600,7 @@ def build_coco(
             write_statistics(tmp)
         if figures:
             write_figures(tmp, tables, objects.attribute_names, classes, distribution=not statistics)
-    if default_cache:
+    if default_cache and (cache / CROPS_MARKER).is_file():  # only a cache folder this tool made
         shutil.rmtree(cache, ignore_errors=True)
     return out
 

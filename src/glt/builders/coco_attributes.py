@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glt.io import file_mode
 from glt.errors import GLTError
 from glt.io import atomic_path
 
@@ -59,6 +60,9 @@ def _check(attrs: CocoAttributes, source: str) -> CocoAttributes:
         raise GLTError(f"COCO-Attributes file {source} holds no objects")
     if np.any(attrs.present > 1):
         raise GLTError(f"malformed COCO-Attributes file {source}: 'present' must be binary")
+    ids, counts = np.unique(attrs.attribute_ids, return_counts=True)
+    if (counts > 1).any():
+        raise GLTError(f"malformed COCO-Attributes file {source}: attribute id {ids[counts > 1][0]} appears twice")
     uniq, counts = np.unique(attrs.patch_ids.astype(str), return_counts=True)
     if len(uniq) != n:
         raise GLTError(f"malformed COCO-Attributes file {source}: patch id '{uniq[counts > 1][0]}' appears twice")
@@ -83,10 +87,14 @@ def read_npz(path: str | os.PathLike) -> CocoAttributes:
                 raise GLTError(f"malformed COCO-Attributes file {path}: missing array '{missing[0]}'")
             if str(z["format"]) != NPZ_FORMAT:
                 raise GLTError(f"malformed COCO-Attributes file {path}: 'format' must be '{NPZ_FORMAT}'")
+            present = z["present"]
+            if present.size and not np.isin(present, (0, 1)).all():  # before the uint8 cast (257 would be 1)
+                bad = present[~np.isin(present, (0, 1))].flat[0]
+                raise GLTError(f"malformed COCO-Attributes file {path}: 'present' must hold 0 or 1, it holds {bad}")
             attrs = CocoAttributes(
                 patch_ids=np.asarray(z["patch_ids"].astype(str), dtype=object),
                 ann_ids=z["ann_ids"].astype(np.int64),
-                present=z["present"].astype(np.uint8),
+                present=present.astype(np.uint8),
                 attribute_ids=z["attribute_ids"].astype(np.int64),
                 attribute_names=[str(s) for s in z["attribute_names"]],
             )
@@ -178,6 +186,7 @@ def write_npz(attrs: CocoAttributes, out: str | os.PathLike) -> Path:
     """Write the safe format (atomically). Strings are stored as fixed-width unicode, never as objects."""
     out = Path(out)
     with atomic_path(out) as tmp:
+        os.chmod(tmp, file_mode())  # the umask's mode, not the temporary file's 0600
         with open(tmp, "wb") as f:
             np.savez_compressed(
                 f,

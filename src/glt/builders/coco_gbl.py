@@ -1,4 +1,4 @@
-"""Test-GBL of MSCOCO-GLT: the greedy attribute-balancing selection of SPEC 2.2 step 2, exact and vectorised.
+"""Test-GBL of MSCOCO-GLT: the greedy attribute-balancing selection (docs/coco.md, "Test-GBL: exact and vectorised"), exact and vectorised.
 
 Per class, keep a running attribute histogram ``h`` (zeros). Repeat T times: among the remaining objects with at
 least one present attribute, pick the one whose binary vector ``v`` gives the smallest standard deviation of

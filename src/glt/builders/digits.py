@@ -8,7 +8,7 @@ spuriously tied to the class in training, as pretext attributes are in ImageNet-
 the class's k-th most frequent colour.
 
 Classes are long-tailed (exponential profile, --imbalance), colours long-tailed inside every class
-(--attribute-ratio). Splits follow the ImageNet-GLT recipe (SPEC 2.1): Test-GBL (balanced over class
+(--attribute-ratio). Splits follow the ImageNet-GLT recipe (docs/colordigits.md): Test-GBL (balanced over class
 and colour), Test-CBL (class-balanced, training colour ratio), track glt (a long-tailed pool from which
 Test-GLT and Val are drawn i.i.d., the rest is Train-GLT), track cbl (class-balanced Train-CBL + Val).
 The source digits of every class are first partitioned into held-out sources (all test and val splits)
@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from glt.benchmark import Manifest, SplitTable, write_benchmark
 from glt.errors import GLTError
-from glt.io import atomic_dir
+from glt.benchmark.output import build_output
 
 HELP = "ColorDigits-GLT: the small embedded benchmark (scikit-learn digits, colourised; no download)"
 NAME = "colordigits-glt"
@@ -432,7 +432,7 @@ def build_digits(
         info=info,
     )
 
-    with atomic_dir(out, overwrite) as tmp:
+    with build_output(out, overwrite) as tmp:
         (tmp / "images").mkdir()
         up, factor = _upsample_sources(images, image_size)
         bg = BACKGROUND[hue] if background else np.zeros((n, 3))
@@ -448,7 +448,7 @@ def build_digits(
                     Image.fromarray(img, "RGB").save(buf, format="PNG")
                     (tmp / path).write_bytes(buf.getvalue())
                 bar.update(len(batch))
-        write_benchmark(tmp, manifest, tables)
+        write_benchmark(tmp, manifest, tables, unique_ids=True)
     return Path(out)
 
 

@@ -1,5 +1,5 @@
 """Build ImageNet-GLT from the ImageNet train folder (ROOT/<wnid>/<images>) with the paper's settings
-(SPEC 2.1): ResNet-50 features with the published ImageNet weights (resize 260, centre crop 256, the
+(docs/build.md): ResNet-50 features with the published ImageNet weights (resize 260, centre crop 256, the
 2048-d pooled output), k-means per class into 6 clusters (seeded) merged by size into 3 pretext
 attributes, classes ranked by size, Test-GBL (at most 20 per attribute), Test-CBL (60 per class, 7:2:1),
 track glt (the published class-count profile shipped with glt, 7:2:1, then Test-GLT 60 and Val 30 per

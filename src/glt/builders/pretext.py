@@ -1,4 +1,4 @@
-"""Pretext attributes (SPEC 2.1 steps 1-2): image features from a backbone, k-means per class, and the
+"""Pretext attributes (docs/build.md, "The recipe, step by step", steps 2-6): image features from a backbone, k-means per class, and the
 K clusters merged by size into fewer attributes (6 -> 3 in pairs, attribute 0 the largest).
 
 Features come from one of three places, all seen through a `FeatureStore` (class -> rows):
@@ -16,11 +16,12 @@ import hashlib
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from glt.io import file_mode
 from glt.errors import GLTError
 from glt.io import atomic_path, write_json
 
@@ -39,6 +40,7 @@ class ImageList:
     class_names: list[str]  # folder names, sorted
     class_index: np.ndarray  # (N,) int64: index into class_names
     file_sizes: np.ndarray  # (N,) int64 bytes (part of the cache check)
+    skipped: dict = field(default_factory=dict)  # what the scan left out: "links_skipped", "broken_links"
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -286,6 +288,7 @@ def extract_features(
     info = folder / CACHE_INFO
     if not info.is_file():
         write_json(info, cfg.key())
+        os.chmod(info, file_mode())
     bounds = images.class_bounds()
     todo = [c for c in range(images.num_classes) if _cached_class(folder, images, c) is None]
     if strict:
@@ -333,9 +336,11 @@ def _write_class(folder: Path, images: ImageList, c: int, rec: dict) -> None:
     with atomic_path(npy) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, rec["x"])
+        os.chmod(tmp, file_mode())  # the umask's mode, not the temporary file's 0600
     # the record is written last: its presence marks the class as complete
     write_json(meta, {"class": images.class_names[c], "digest": images.class_digest(c),
                       "dim": int(rec["x"].shape[1]), "unreadable": sorted(rec["bad"])})
+    os.chmod(meta, file_mode())
 
 
 def _raise_first_unreadable(folder: Path, images: ImageList, classes: list[int]) -> None:

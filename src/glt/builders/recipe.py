@@ -1,4 +1,5 @@
-"""The split carving of SPEC 2.1 step 4, given each image's class label and attribute.
+"""The split carving of the ImageNet-GLT recipe (docs/build.md, "The recipe, step by step", step 8),
+given each image's class label and attribute.
 
 Generic over the counts, so one code path serves ImageNet-GLT (the published sizes) and any
 class-per-folder dataset (sizes scaled to the data). Everything is vectorised: each image gets its
@@ -23,6 +24,8 @@ RATIO = (7, 2, 1)
 # "<400 many, 400-849 medium, >=850 few" out of 1000 classes
 FREQUENCY_BOUNDS = (0.4, 0.85)
 
+GBL_MAX = 20  # ImageNet-GLT's Test-GBL: at most this many images per class and attribute
+
 SPLITS = ("test_gbl", "test_cbl", "glt/train", "glt/val", "glt/test_glt", "cbl/train", "cbl/val")
 
 
@@ -31,7 +34,7 @@ class RecipeSizes:
     """Per-class sizes of the recipe (ImageNet-GLT values as defaults, except the class profile)."""
 
     glt_counts: list[int] = field(default_factory=list)  # requested `glt` pool size per class rank
-    gbl_max: int = 20  # Test-GBL: at most this many images per attribute...
+    gbl_max: int = GBL_MAX  # Test-GBL: at most this many images per attribute...
     gbl_divisor: int = 4  # ...and at most len(attribute) // gbl_divisor
     test_cbl: int = 60  # per class, split by `ratio`
     test_glt: int = 60  # times #classes, drawn i.i.d. from the `glt` pool
@@ -124,7 +127,7 @@ def carve(
     num_classes: int,
     class_names: list[str] | None = None,
 ) -> Carving:
-    """Carve Test-GBL, Test-CBL and the two tracks (SPEC 2.1 step 4) out of images with a class
+    """Carve Test-GBL, Test-CBL and the two tracks (docs/build.md, step 8) out of images with a class
     `label` (0 = largest) and an `attribute` in 0..len(ratio)-1. Returns indices into the inputs."""
     label = np.asarray(label, dtype=np.int64)
     attribute = np.asarray(attribute, dtype=np.int64)
@@ -203,6 +206,75 @@ def carve(
 _IMAGENET_SMALLEST = 732
 
 
+def _shape(ratio) -> str:
+    return ":".join(str(int(r)) for r in ratio)
+
+
+def half_size(test_cbl: int, ratio=RATIO) -> int:
+    """The folder default of Val (both tracks): half of Test-CBL, a multiple of sum(ratio), at least one."""
+    step = int(sum(ratio))
+    return max(step, step * ((test_cbl // 2) // step))
+
+
+def smallest_cbl_cap(val_cbl: int, ratio=RATIO) -> int:
+    """The smallest class-balanced track that still leaves one Train-CBL image after Val-CBL."""
+    need = int(ratio_split(val_cbl, ratio).sum())
+    m = val_cbl
+    while int(ratio_split(m, ratio).sum()) <= need:
+        m += 1
+    return m
+
+
+@dataclass
+class ClassMinimum:
+    """The fewest images a class can have for the recipe's per-class splits (docs/build.md, "How many
+    images a class needs"): `per_attribute[a]` images in pretext attribute a, `total` in all."""
+
+    total: int
+    per_attribute: list[int]
+    parts: dict[str, int]  # split -> images of the class it takes at the least
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in self.parts.items() if v)
+        return f"{parts}; per pretext attribute {'/'.join(map(str, self.per_attribute))}"
+
+
+def minimum_class_size(
+    *,
+    test_cbl: int | None = None,
+    val_cbl: int | None = None,
+    cbl_cap: int | None = None,
+    gbl_max: int | None = None,
+    gbl_divisor: int = 4,
+    ratio: tuple[int, ...] = RATIO,
+) -> ClassMinimum:
+    """The fewest images a class can have and still get images in every split, with the given sizes and
+    the smallest ones `scaled_sizes` can pick for the others: Test-CBL (given, else sum(ratio)), the
+    class-balanced track (given, else Val-CBL plus one Train-CBL image) and Test-GBL, which takes
+    g = min(gbl_max, smallest attribute // gbl_divisor) >= 1 images from every attribute (`gbl_max` None:
+    at most 20). A necessary condition, checked before any feature is computed; the carving then checks
+    every attribute of every class."""
+    step = int(sum(ratio))
+    tc = step if test_cbl is None else int(test_cbl)
+    vc = half_size(tc, ratio) if val_cbl is None else int(val_cbl)
+    cap = smallest_cbl_cap(vc, ratio) if cbl_cap is None else int(cbl_cap)
+    q_tc, q_cap = ratio_split(tc, ratio), ratio_split(cap, ratio)
+    need = q_tc + q_cap  # per attribute, besides Test-GBL
+    parts = {"Test-CBL": int(q_tc.sum()), "class-balanced track": int(q_cap.sum())}
+    if gbl_max == 0:
+        return ClassMinimum(int(need.sum()), [int(x) for x in need], parts)
+    top = GBL_MAX if gbl_max is None else int(gbl_max)
+    best = None
+    # the smallest attribute m fixes g; every attribute then needs need_a + g, and one of them must be m
+    for m in range(gbl_divisor, int(need.max()) + top + gbl_divisor + 1):
+        g = min(top, m // gbl_divisor)
+        per = np.maximum(need + g, m)
+        if per.min() == m and (best is None or per.sum() < best[1].sum()):
+            best = (g, per)
+    g, per = best
+    return ClassMinimum(int(per.sum()), [int(x) for x in per], {"Test-GBL": g * len(ratio), **parts})
+
+
 def scaled_sizes(
     group_sizes: np.ndarray,
     *,
@@ -214,17 +286,25 @@ def scaled_sizes(
     glt_counts: list[int] | None = None,
     imbalance: float = 10.0,
     max_count: int | None = None,
-    gbl_max: int = 20,
+    gbl_max: int | None = GBL_MAX,
     gbl_divisor: int = 4,
     ratio: tuple[int, ...] = RATIO,
+    class_names: list[str] | None = None,
 ) -> RecipeSizes:
     """Recipe sizes fitted to a dataset: `group_sizes` (C, A) = images per (class label, attribute).
     Given values are kept; missing ones scale with the smallest class and what is left after the tests:
-    Test-CBL ~ 60/732 of the smallest class (the largest multiple of sum(ratio) every class can fill),
-    Test-GLT = Test-CBL, Val = half of it, the `cbl` cap the largest balanced size every class can
-    fill, the `glt` profile exponential from the largest class's remainder down by `imbalance`."""
+    Test-GBL (`gbl_max` None) the most images per attribute every class can give (at most 20 and a
+    quarter of its smallest attribute), so that Test-GBL is balanced over classes too; Test-CBL ~ 60/732
+    of the smallest class (the largest multiple of sum(ratio) every class can fill), Test-GLT = Test-CBL,
+    Val = half of it, the `cbl` cap the largest balanced size every class can fill, the `glt` profile
+    exponential from the largest class's remainder down by `imbalance`."""
     group_sizes = np.asarray(group_sizes, dtype=np.int64)
     step = int(sum(ratio))
+    if gbl_max is None:
+        per_class = gbl_per_attribute(group_sizes, GBL_MAX, gbl_divisor)
+        # a class whose smallest attribute has fewer than gbl_divisor images gets none (reported); the others
+        # all get the same number
+        gbl_max = int(per_class[per_class > 0].min()) if (per_class > 0).any() else 0
     left = group_sizes - gbl_per_attribute(group_sizes, gbl_max, gbl_divisor)[:, None]
     if test_cbl is None:
         smallest = int(group_sizes.sum(axis=1).min())
@@ -235,12 +315,23 @@ def scaled_sizes(
                 test_cbl = t
                 break
     left = left - ratio_split(test_cbl, ratio)
-    half = max(step, step * ((test_cbl // 2) // step))
+    half = half_size(test_cbl, ratio)
     test_glt = test_cbl if test_glt is None else test_glt
     val_glt = half if val_glt is None else val_glt
     val_cbl = half if val_cbl is None else val_cbl
     if cbl_cap is None:
-        cbl_cap = max(max_balanced_size(np.maximum(left, 0), ratio), 0)
+        free = np.maximum(left, 0)
+        cbl_cap = max(max_balanced_size(free, ratio), 0)
+        least = smallest_cbl_cap(val_cbl, ratio)
+        if cbl_cap < least and (left >= 0).all():  # (a Test-CBL that does not fit: carve() names the class)
+            r = np.asarray(ratio, dtype=np.int64)
+            c = int(np.argmin(((r.sum() * (free + 1) - 1) // r).min(axis=1)))
+            who = f"class {_class_name(class_names, c)}" if class_names else f"class label {c}"
+            raise GLTError(
+                f"{who} has {free[c].tolist()} images per pretext attribute left after Test-GBL and Test-CBL: "
+                f"the class-balanced track gets {cbl_cap} per class, it needs at least {least} "
+                f"(Val-CBL {val_cbl} + one Train-CBL image, {_shape(ratio)}); lower --test-cbl / --val-cbl or add images"
+            )
     if glt_counts is None:
         top = int(np.maximum(left[0], 0).sum()) if max_count is None else max_count
         glt_counts = exponential_counts(len(group_sizes), top, imbalance).tolist()

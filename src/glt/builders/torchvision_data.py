@@ -16,7 +16,7 @@ from pathlib import Path
 
 from glt.builders import folder
 from glt.errors import GLTError
-from glt.io import atomic_dir
+from glt.benchmark.output import build_output
 from glt.registry import Registry
 
 HELP = "a GLT benchmark from a torchvision dataset (cifar100, cifar10, stl10, food101...): images written, then the folder recipe"
@@ -114,7 +114,7 @@ def build_torchvision(
     """Build the benchmark of torchvision dataset `dataset` (files in `root`) into `opts.out`."""
     folder._check_options(opts)
     ds = open_dataset(dataset, root, download, split)
-    with atomic_dir(opts.out, opts.overwrite) as tmp:
+    with build_output(opts.out, opts.overwrite, folder.log) as tmp:
         write_images(ds, tmp / "images", progress=opts.progress)
         images = folder.scan_folder(tmp / "images")
         if opts.name is None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from glt.benchmark import Benchmark
-from glt.data.image_cache import build_cache, needed_short_side
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -27,6 +24,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from glt.benchmark import Benchmark
+    from glt.data.image_cache import build_cache, needed_short_side
+    from glt.errors import GLTError
+
+    if args.workers is not None and args.workers < 1:
+        raise GLTError(f"--workers must be at least 1, not {args.workers}")
     bench = Benchmark(args.benchmark)
     r = build_cache(bench, args.short_side, args.quality, args.workers, args.overwrite)
     print(f"{r.folder}: {r.images} images ({r.written} written, {r.images - r.written} already there)")

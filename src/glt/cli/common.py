@@ -7,14 +7,16 @@ def add_config_args(p) -> None:
     p.add_argument("--config", dest="yaml_file", metavar="YAML", help="a YAML config file")
     p.add_argument("--preset", choices=["paper"], help="'paper': the original study's settings (SPEC 4-6) for ImageNet-GLT / MSCOCO-GLT benchmarks, "
                    "momentum 0 included")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. epochs=30 optim.lr=0.05")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, anywhere after the command, e.g. epochs=30 optim.lr=0.05")
 
 
 def add_out_args(p) -> None:
     p.add_argument("--out", required=True, help="output folder")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--resume", action="store_true", help="continue an unfinished run in --out")
-    g.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
+    g.add_argument("--resume", action="store_true", help="continue an unfinished run in --out (never deletes anything)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out: removes only the files glt wrote (a folder holding others is refused)")
 
 
 def parse_names(text: str, what: str = "--methods") -> list[str]:
@@ -33,3 +35,40 @@ def parse_seeds(text: str) -> list[int]:
         return [int(s) for s in parse_names(text, "--seeds")]
     except ValueError:
         raise GLTError(f"--seeds must be comma-separated integers, not '{text}'") from None
+
+
+def check_out_folder(path, what: str = "--out"):
+    """An output folder that is not a file, not under a file, and writable (nothing is written)."""
+    from glt.engine.run_dir import check_output_folder
+
+    return check_output_folder(path, what)
+
+
+def check_out_file(path, what: str = "--out"):
+    """An output file that is not a folder and whose folder is writable (nothing is written)."""
+    from glt.engine.run_dir import check_output_file
+
+    return check_output_file(path, what)
+
+
+def check_benchmark_out(path, overwrite: bool):
+    """--out of `glt build` / `glt import`: a new benchmark folder. A non-empty folder is refused, and with
+    --overwrite one that is not a benchmark (no manifest.json), naming what it holds: --overwrite replaces
+    a benchmark, never a folder of the user's."""
+    import os
+
+    from glt.errors import GLTError
+
+    p = check_out_folder(path)
+    if not p.is_dir():
+        return p
+    entries = sorted(os.listdir(p))
+    if not entries:
+        return p
+    if not overwrite:
+        raise GLTError(f"output folder {p} already exists and is not empty (it holds {entries[0]}); use another "
+                       "--out, or --overwrite to replace a benchmark folder")
+    if not (p / "manifest.json").is_file():
+        raise GLTError(f"output folder {p} holds {entries[0]}, which glt did not write (it is not a benchmark "
+                       "folder); --overwrite replaces only a benchmark: move it away or use another --out")
+    return p

@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from glt.builders.coco_attributes import convert_attributes
+    from glt.cli.common import check_out_file
 
+    check_out_file(args.out)
     attrs = convert_attributes(args.file, args.out, trust_pickle=args.trust_pickle)
     present = attrs.present.sum(axis=1)
     print(

@@ -14,7 +14,9 @@ def add_parser(sub) -> None:
         "demo", help="build ColorDigits-GLT, train the default methods, print the three-protocol table",
         description="End-to-end demo on the embedded benchmark: `glt build digits`, then `glt run` for each method "
         "and seed, then `glt report`. Writes OUT/benchmark, OUT/runs/METHOD/seedN, OUT/results.{json,md,csv} and "
-        "OUT/figures. Re-running continues where a stopped demo left off.",
+        "OUT/figures. Re-running continues where a stopped demo left off. Every argument is checked before "
+        "anything is built or deleted; --overwrite removes only what a demo writes (a folder holding anything "
+        "else is refused).",
     )
     p.add_argument("--out", default="glt-demo", help="output folder")
     p.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated method names")
@@ -24,25 +26,48 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import shutil
+def _check_folder(out: Path, overwrite: bool) -> None:
+    from glt.engine.run_dir import (
+        DEMO_LAYOUT,
+        check_output_folder,
+        refuse_foreign,
+        scan_layout,
+    )
+    from glt.errors import GLTError
 
+    check_output_folder(out)
+    if not out.is_dir():
+        return
+    ours, others = scan_layout(out, DEMO_LAYOUT)
+    if overwrite:
+        refuse_foreign(out, others)
+    elif others and not ours:
+        raise GLTError(f"output folder {out} is not empty and holds no glt demo: {others[0]} was not written by glt; "
+                       "use another --out")
+
+
+def run(args) -> int:
     from glt.benchmark import Benchmark
     from glt.builders.digits import build_digits
     from glt.cli.common import parse_names, parse_seeds
-    from glt.experiment import sweep
+    from glt.engine.run_dir import DEMO_LAYOUT, remove_layout
+    from glt.experiment import check_sweep_settings, sweep
     from glt.report.write import write_report
 
     t0 = time.perf_counter()
     out = Path(args.out)
-    if args.overwrite and out.exists():
-        shutil.rmtree(out)
     bench = out / "benchmark"
+    methods, seeds = parse_names(args.methods), parse_seeds(args.seeds)
+    # everything is checked before anything is built or deleted (the benchmark may not exist yet: its style is known)
+    check_sweep_settings(bench, methods, seeds, overrides=args.overrides, image_style="small")
+    _check_folder(out, args.overwrite)
+    if args.overwrite and out.is_dir():
+        remove_layout(out, DEMO_LAYOUT, keep=())
     if not (bench / "manifest.json").is_file():
         print(f"building ColorDigits-GLT into {bench} ...")
         build_digits(bench)
     Benchmark(bench)  # validates
-    runs = sweep(str(bench), parse_names(args.methods), parse_seeds(args.seeds), out, overrides=args.overrides)
+    runs = sweep(str(bench), methods, seeds, out, overrides=args.overrides, check_folder=False)
     table = write_report(runs, out, title="glt demo: ColorDigits-GLT")
     print(f"\n{table}\n")
     print(f"percent, mean ± std over seeds; written to {out}/results.md, results.json, results.csv, figures/")

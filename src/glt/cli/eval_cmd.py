@@ -14,19 +14,33 @@ def add_parser(sub) -> None:
         "results.json rewritten.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--benchmark", help="use this benchmark directory instead of the one in the run's config")
+    p.add_argument("--benchmark", help="use this benchmark directory instead of the one in the run's config "
+                   "(e.g. after the benchmark was moved)")
     p.set_defaults(func=run)
 
 
-def _eval_one(run_dir: Path, benchmark: str | None) -> dict:
+def _load_one(run_dir: Path, benchmark: str | None):
+    """The run's Setup with its best checkpoint loaded (and checked): nothing is written yet."""
+    import os
+
+    from glt.engine.checkpoint import load_checkpoint
     from glt.engine.run_dir import RunDir
-    from glt.engine.trainer import Setup, test_run
+    from glt.engine.trainer import Setup
 
     rd = RunDir(run_dir)
     cfg = rd.load_config()
     if benchmark:
-        cfg.data.benchmark = benchmark
-    return test_run(Setup(cfg), rd, progress=cfg.progress)
+        cfg.data.benchmark = os.path.abspath(benchmark)
+    setup = Setup(cfg)
+    setup.load_weights(load_checkpoint(rd.best))
+    return setup, rd
+
+
+def _eval_one(loaded) -> dict:
+    from glt.engine.trainer import test_run
+
+    setup, rd = loaded
+    return test_run(setup, rd, progress=setup.cfg.progress)
 
 
 def run(args) -> int:
@@ -35,16 +49,25 @@ def run(args) -> int:
     from glt.io import read_json, write_json
 
     root = Path(args.run_dir)
+    if not root.exists():
+        raise GLTError(f"run folder not found: {root}")
+    if not root.is_dir():
+        raise GLTError(f"{root} is a file, not a run folder")
+    if args.benchmark:
+        from glt.benchmark import Benchmark
+
+        Benchmark(args.benchmark)  # checked once, before any run is loaded
     if is_run_folder(root):
-        res = _eval_one(root, args.benchmark)
+        res = _eval_one(_load_one(root, args.benchmark))
         print(json.dumps({s: {k: m[k] for k in ("accuracy", "precision", "f1")} for s, m in res.items()}, indent=2))
         return 0
     tracks = [t for t in ("glt", "cbl") if is_run_folder(root / t)]
     if not tracks:
         raise GLTError(f"{root} is neither a run folder (config.yaml) nor a `glt run` folder (glt/, cbl/)")
-    results = {t: _eval_one(root / t, args.benchmark) for t in tracks}
     path = root / RESULTS
     summary = read_json(path, "results file") if path.is_file() else {}
+    loaded = {t: _load_one(root / t, args.benchmark) for t in tracks}  # every track checked before any is written
+    results = {t: _eval_one(x) for t, x in loaded.items()}
     summary.update(protocol_results(results))
     write_json(path, summary)
     print(json.dumps({p: {k: summary[p][k] for k in ("accuracy", "precision", "f1")}

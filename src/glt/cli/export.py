@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from glt.benchmark.original import export_original
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -24,6 +22,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from glt.benchmark.original import export_original
+    from glt.cli.common import check_out_folder
+
+    check_out_folder(args.out)
     lt, bl = export_original(args.benchmark, args.out, args.name, overwrite=args.overwrite,
                              absolute_paths=args.absolute_paths)
     print(f"wrote {lt}\nwrote {bl}")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from glt.benchmark.original import run_import
-
 DESCRIPTION = """\
 Import the annotation files of the original GLT release
 (KaihuaTang/Generalized-Long-Tailed-Benchmarks.pytorch) into a benchmark directory.
@@ -38,6 +36,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from glt.benchmark.original import run_import
+    from glt.cli.common import check_benchmark_out
+
+    check_benchmark_out(args.out, args.overwrite)
     r = run_import(args.glt_file, args.cbl_file, args.out, path_map=args.path_map, name=args.name,
                    overwrite=args.overwrite)
     print(f"imported {r.layout} annotation files into {r.out}")

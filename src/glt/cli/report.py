@@ -32,6 +32,10 @@ def run(args) -> int:
     from glt.report.tables import protocol_table
     from glt.report.write import write_report
 
+    if args.out:
+        from glt.cli.common import check_out_folder
+
+        check_out_folder(args.out)
     if args.tensorboard:
         from glt.report.tensorboard import export_tensorboard_runs
 

@@ -20,9 +20,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from glt.cli.common import check_out_folder
     from glt.experiment import run_protocols
     from glt.report.tables import protocol_table
 
+    check_out_folder(args.out)
     res = run_protocols(args.benchmark, args.method, args.out, seed=args.seed, overrides=args.overrides,
                         yaml_file=args.yaml_file, preset=args.preset, resume=args.resume, overwrite=args.overwrite)
     print(protocol_table([(args.out, res)]))

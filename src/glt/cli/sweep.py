@@ -35,8 +35,6 @@ def commands(args, methods, seeds) -> list[str]:
         extra += ["--config", args.yaml_file]
     if args.preset:
         extra += ["--preset", args.preset]
-    if args.nproc_per_node < 1:
-        raise GLTError(f"--nproc-per-node must be at least 1, not {args.nproc_per_node}")
     launch = ["glt"] if args.nproc_per_node == 1 else ["torchrun", f"--nproc_per_node={args.nproc_per_node}", "-m", "glt"]
     return [
         shlex.join([*launch, "run", "--benchmark", args.benchmark, "--method", m, "--seed", str(s),
@@ -46,17 +44,20 @@ def commands(args, methods, seeds) -> list[str]:
 
 
 def run(args) -> int:
-    from glt.cli.common import parse_names, parse_seeds
-    from glt.experiment import sweep
-    from glt.methods import resolve_method
+    from glt.cli.common import check_out_folder, parse_names, parse_seeds
+    from glt.experiment import check_sweep_settings, sweep
     from glt.report.write import write_report
 
     methods, seeds = parse_names(args.methods), parse_seeds(args.seeds)
+    if args.nproc_per_node < 1:
+        raise GLTError(f"--nproc-per-node must be at least 1, not {args.nproc_per_node}")
+    # every method, seed and setting, also for --dry-run: the printed commands must run
+    check_sweep_settings(args.benchmark, methods, seeds, overrides=args.overrides, yaml_file=args.yaml_file,
+                         preset=args.preset)
     if args.dry_run:
-        for m in methods:
-            resolve_method(m)
         print("\n".join(commands(args, methods, seeds)))
         return 0
+    check_out_folder(args.out)
     runs = sweep(args.benchmark, methods, seeds, args.out, overrides=args.overrides, yaml_file=args.yaml_file,
                  preset=args.preset)
     print(write_report(runs, args.out, args.title))
