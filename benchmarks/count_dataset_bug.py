@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
-import inspect
 import json
 import time
 from pathlib import Path
@@ -149,22 +148,9 @@ def _train(bench: Path, out: Path, seed: int, epochs: int, order: str, method: s
     overrides = [f"epochs={epochs}", f"seed={seed}", "progress=false", "data.num_workers=0",
                  "model.backbone=small_cnn", f"data.prior_order={order}"]
     cfg = build_config(method=method, benchmark=str(bench), overrides=overrides)
-    patched = None
-    if "prior_order" not in inspect.getsource(trainer.Setup.__init__):
-        # the training loop does not pass data.prior_order to the Context yet: hand it over here
-        patched = trainer.Context
-
-        def context(*args, **kwargs):
-            return patched(*args, **{**kwargs, "prior_order": order})
-
-        trainer.Context = context
-    try:
-        t0 = time.perf_counter()
-        res = trainer.train(cfg, out, overwrite=True)
-        seconds = time.perf_counter() - t0
-    finally:
-        if patched is not None:
-            trainer.Context = patched
+    t0 = time.perf_counter()
+    res = trainer.train(cfg, out, overwrite=True)
+    seconds = time.perf_counter() - t0
     preds = np.loadtxt(out / "predictions" / "glt__test_cbl.csv", delimiter=",", skiprows=1, dtype=str)
     return {"results": res, "seconds": seconds, "predictions": preds[:, 1].astype(int).tolist()}
 

@@ -28,6 +28,7 @@ VARIANTS = {
     "randaug_torchvision": ("`data.augment=randaugment_torchvision`", "the original's RandAugment"),
     "ifl_scores_mean": ("`epoch_scores=mean undrawn=carry`", "last score, undrawn weight 0 (the original)"),
     "ifl_budget_original": ("`wrapper_args.budget=original` (2N)", "matched budget N (glt's default)"),
+    "ifl_ldam_trained_scores": ("`wrapper_args.score_logits=trained`", "softmax of the cosines (the original)"),
 }
 
 

@@ -29,4 +29,5 @@ variant irm_v1 irm wrapper_args.penalty=irmv1 wrapper_args.rebuild_every_epoch=f
 variant randaug_torchvision randaug data.augment=randaugment_torchvision "$@"
 variant ifl_scores_mean ifl wrapper_args.epoch_scores=mean wrapper_args.undrawn=carry "$@"
 variant ifl_budget_original ifl wrapper_args.budget=original "$@"
+variant ifl_ldam_trained_scores ifl+ldam wrapper_args.score_logits=trained "$@"
 python "$(dirname "$0")/fidelity_effects.py" "$ZOO" "$OUT" --wall-seconds $(( $(date +%s) - start ))

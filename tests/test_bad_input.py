@@ -528,9 +528,8 @@ CASES = [
     ("build-coco-root-missing", "build coco --coco-root {t}/nope --attributes {t}/a.npz --out {t}/o", "nope",
      npz_garbage),
     ("build-coco-attributes-missing", "build coco --coco-root {t} --attributes {t}/a.npz --out {t}/o", "a.npz", None),
-    pytest.param("build-coco-attributes-garbage", "build coco --coco-root {t} --attributes {t}/a.npz --out {t}/o",
-                 "a.npz", npz_garbage, marks=pytest.mark.xfail(strict=True, reason=(
-                     "glt build coco creates OUT.crops-cache before it reads --attributes (src/glt/builders/coco.py)"))),
+    ("build-coco-attributes-garbage", "build coco --coco-root {t} --attributes {t}/a.npz --out {t}/o", "a.npz",
+     npz_garbage),
     ("build-folder-counts-missing", FOLDER.replace("{t}/nope", "{t}") + " --counts {t}/nope.json", "nope.json", None),
     ("build-folder-features-missing", FOLDER.replace("{t}/nope", "{t}") + " --features {t}/nope.npy", "nope.npy",
      None),

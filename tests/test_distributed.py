@@ -81,8 +81,9 @@ def test_batch_must_split_evenly(tiny_benchmark, tmp_path):
 def test_two_processes_on_colordigits_within_seed_spread(tmp_path):
     """The embedded benchmark at its default settings (BatchNorm over each rank's half batch, random
     shifts): the 2-process run is a different random run of the same training, so it must land within
-    the seed-to-seed spread of CE there (std 0.8 on Test-CBL, 1.6 on Test-GBL over 3 seeds,
-    docs/colordigits.md): tolerance 5 points, about three standard deviations of Test-GBL."""
+    the seed-to-seed spread of CE there: three standard deviations of CE's Test-GBL numbers over seeds
+    0, 1, 2 (docs/results.md, measured with the code that trains as the original: std 2.13 accuracy,
+    2.36 precision points; the earlier code's 1.6 gave the earlier 5-point tolerance)."""
     assert _glt(["build", "digits", "--out", "cd"], tmp_path).returncode == 0
     args = ["train", "--benchmark", "cd", "--method", "ce", "progress=false"]
     one = _glt([*args, "--out", "one"], tmp_path)
@@ -94,5 +95,6 @@ def test_two_processes_on_colordigits_within_seed_spread(tmp_path):
     a = json.loads((tmp_path / "one" / "eval.json").read_text())["splits"]
     b = json.loads((tmp_path / "two" / "eval.json").read_text())["splits"]
     for split in ("glt/test_cbl", "glt/test_gbl"):
-        assert abs(a[split]["accuracy"] - b[split]["accuracy"]) <= 0.05, (split, a[split]["accuracy"], b[split]["accuracy"])
-        assert abs(a[split]["precision"] - b[split]["precision"]) <= 0.05
+        assert abs(a[split]["accuracy"] - b[split]["accuracy"]) <= 3 * 0.0213, (split, a[split]["accuracy"],
+                                                                               b[split]["accuracy"])
+        assert abs(a[split]["precision"] - b[split]["precision"]) <= 3 * 0.0236

@@ -528,12 +528,13 @@ def build_coco(
     default_cache = cache_dir is None
     cache = Path(f"{out}.crops-cache") if default_cache else Path(cache_dir)
 
+    # read (and so check) both inputs before anything is written: a bad file leaves no folder behind
+    attrs = load_attributes(attributes, trust_pickle)
+    objects = load_coco_objects(coco_root, attrs)
     with build_output(out, overwrite) as tmp:
         if default_cache and not cache.exists():
             cache.mkdir(parents=True)
             (cache / CROPS_MARKER).write_text("crops cut by `glt build coco`; removed when the build succeeds\n")
-        attrs = load_attributes(attributes, trust_pickle)
-        objects = load_coco_objects(coco_root, attrs)
         cat_order, labels = rank_classes(objects.category_ids)
         classes = [objects.category_names[int(c)] for c in cat_order]
         frequency = frequency_of_rank(labels)
