@@ -1,5 +1,5 @@
 """The table of docs/fidelity.md's measured effects: each variant sweep of benchmarks/fidelity_effects.sh next to
-the same methods at glt's defaults (the zoo sweep), accuracy mean ± std over seeds, percent.
+the same methods at glt's defaults (the zoo sweep), accuracy mean ± sample std over seeds, percent.
 
     python benchmarks/fidelity_effects.py ZOO OUT [--wall-seconds N]
 """
@@ -43,7 +43,7 @@ def accuracies(sweep: Path, method: str) -> dict[str, list[float]]:
 
 
 def cell(values: list[float]) -> str:
-    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if values else "-"
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}" if len(values) > 1 else "-"
 
 
 def main():
