@@ -31,7 +31,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from glt.benchmark import Manifest, SplitTable, write_benchmark
+from glt.benchmark.arrays import ARRAYS_DIR, INDEX, array_file, table_digest
 from glt.errors import GLTError
+from glt.io import write_json
 from glt.benchmark.output import build_output
 
 HELP = "ColorDigits-GLT: the small embedded benchmark (scikit-learn digits, colourised; no download)"
@@ -389,11 +391,13 @@ def build_digits(
     label = label_of_rank[all_rank]
 
     tables: dict[str, SplitTable] = {}
+    blocks: list[tuple[slice, tuple[str, ...]]] = []  # render rows of each distinct table
     start = 0
     for names, req, _ in order:
         sl = slice(start, start + len(req.rank))
         start = sl.stop
         table = SplitTable(ids[sl], paths[sl], label[sl], FREQUENCY_OF_RANK[label[sl]], all_attr[sl])
+        blocks.append((sl, names))
         for name in names:
             tables[name] = table
 
@@ -434,6 +438,18 @@ def build_digits(
 
     with build_output(out, overwrite) as tmp:
         (tmp / "images").mkdir()
+        # the decoded images once more, uint8 (N, 3, S, S) per distinct split table (benchmark/arrays.py):
+        # training reads one array instead of decoding every PNG (the PNG pixels, losslessly)
+        (tmp / ARRAYS_DIR).mkdir()
+        arrays, index = [], {}
+        for sl, names in blocks:
+            file = array_file(names[0])
+            shape = (sl.stop - sl.start, 3, image_size, image_size)
+            arr = np.lib.format.open_memmap(tmp / ARRAYS_DIR / file, mode="w+", dtype=np.uint8, shape=shape)
+            arrays.append((sl, arr))
+            for name in names:
+                index[name] = {"file": file, "rows": shape[0], "ids_sha256": table_digest(tables[name]),
+                               "shape": list(shape)}
         up, factor = _upsample_sources(images, image_size)
         bg = BACKGROUND[hue] if background else np.zeros((n, 3))
         chunk = max(1, 2**18 // (image_size * image_size))  # small chunks stay in cache
@@ -447,7 +463,15 @@ def build_digits(
                     buf = io.BytesIO()  # encode in memory, then one write: fewer system calls per file
                     Image.fromarray(img, "RGB").save(buf, format="PNG")
                     (tmp / path).write_bytes(buf.getvalue())
+                for block, arr in arrays:
+                    a, b = max(block.start, sl.start), min(block.stop, sl.stop)
+                    if a < b:
+                        arr[a - block.start : b - block.start] = batch[a - sl.start : b - sl.start].transpose(0, 3, 1, 2)
                 bar.update(len(batch))
+        for _, mapped in arrays:
+            mapped.flush()
+        arrays.clear()
+        write_json(tmp / ARRAYS_DIR / INDEX, index)
         write_benchmark(tmp, manifest, tables, unique_ids=True)
     return Path(out)
 

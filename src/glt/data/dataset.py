@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from glt.benchmark import Benchmark
+from glt.benchmark.arrays import decoded_array_path
 from glt.errors import GLTError
 from glt.io import existing_files
 
@@ -45,14 +46,35 @@ class SplitDataset(Dataset):
         self.transform = transform
         self.labels = torch.as_tensor(self.table.label)
         self._paths = [benchmark.image_path(p) for p in self.table.path]
-        self._cache: list[torch.Tensor] | None = None
+        self._cache: torch.Tensor | list[torch.Tensor] | None = None
         self._stack: torch.Tensor | None = None
         self.batch_transform = batch_transform
         if cache:
-            images = [read_image(p) for p in self._paths]
-            self._cache = [preprocess(im) for im in images] if preprocess else images
+            self._cache = self._decode_all(preprocess)
             if batch_transform is not None:
-                self._stack = torch.stack(self._cache)
+                self._stack = self._cache if isinstance(self._cache, torch.Tensor) else torch.stack(self._cache)
+
+    def _decode_all(self, preprocess: Callable | None) -> torch.Tensor | list[torch.Tensor]:
+        """Every image of the split, decoded and preprocessed: one (N, 3, H, W) tensor when the benchmark
+        holds a matching decoded array (benchmark/arrays.py) or all images have one size, else a list.
+        `preprocess` runs once over the whole stack (torchvision v2 transforms take batches)."""
+        stack = None
+        # the arrays hold the original pixels: not when an image cache (resized copies) is being read
+        if getattr(self.benchmark, "_image_cache", None) is None:
+            path = decoded_array_path(self.benchmark.root, self.split, self.table)
+            if path is not None:
+                try:
+                    arr = np.load(path, mmap_mode="r")
+                except (OSError, ValueError):
+                    arr = None
+                if arr is not None and arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[:2] == (len(self.table), 3):
+                    stack = torch.from_numpy(np.array(arr))  # one copy into memory
+        if stack is None:
+            images = [read_image(p) for p in self._paths]
+            if not images or len({tuple(im.shape) for im in images}) > 1:
+                return [preprocess(im) for im in images] if preprocess else images
+            stack = torch.stack(images)
+        return preprocess(stack) if preprocess else stack
 
     def __len__(self) -> int:
         return len(self.table)

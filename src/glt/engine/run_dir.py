@@ -55,7 +55,7 @@ PROTOCOL_LAYOUT = ("results.json", TEMP, *(f"{t}/{p}" for t in TRACKS for p in R
 REPORT_LAYOUT = ("results.json", "results.md", "results.csv", "results.tex", TEMP, "figures/*")
 SWEEP_LAYOUT = (*REPORT_LAYOUT, *(f"runs/*/seed*/{p}" for p in PROTOCOL_LAYOUT))
 # the demo's benchmark: `glt build digits` (+ `glt cache`)
-DIGITS_LAYOUT = ("manifest.json", "splits/*", "images/*", "cache/*", TEMP)
+DIGITS_LAYOUT = ("manifest.json", "splits/*", "images/*", "arrays/*", "cache/*", TEMP)
 DEMO_LAYOUT = (*SWEEP_LAYOUT, *(f"benchmark/{p}" for p in DIGITS_LAYOUT))
 
 

@@ -140,6 +140,7 @@ class IFL(MethodWrapper):
         self.stage_index = 0
         self.active = False
         self.epoch = 0
+        self._refresh()
         self.rebuilds: list[dict] = []
         self._pending_stats: dict | None = None
 
@@ -151,6 +152,15 @@ class IFL(MethodWrapper):
     def alpha(self, epoch: int) -> float:
         k = sum(epoch >= m for m in self._scaled(self.settings.alpha_milestones))
         return float(self.settings.alphas[k])
+
+    def _refresh(self) -> None:
+        """What every training step reads, as plain values computed once per epoch: the settings are an
+        OmegaConf config whose attribute reads cost tens of microseconds each, alpha a few of them."""
+        self._alpha = self.alpha(self.epoch)
+        self._optimizer_update = self.settings.center_update == "optimizer"
+        self._draws = self._per_env() * self.settings.num_envs  # the epoch's draws: the rest is padding
+        self._margin = self.settings.triplet_margin
+        self._ema = self.settings.center_ema
 
     # ---- model and stages ---------------------------------------------------------------------------
     def build_model(self, backbone):
@@ -190,6 +200,7 @@ class IFL(MethodWrapper):
     def on_epoch_start(self, stage: Stage, epoch: int) -> None:
         self.active = stage.sampler == "environments"
         self.epoch = epoch
+        self._refresh()
         for t in (self._sum, self._cnt, self._hit, self._last):
             t.zero_()
         self._pos.fill_(-1)
@@ -203,10 +214,10 @@ class IFL(MethodWrapper):
         row = (index % self.n).to(self.ctx.device)
         loss, out, logs = self.base.training_step(model, images, labels, row)
         self.record_scores(out, labels, row)
-        alpha = self.alpha(self.epoch)
+        alpha = self._alpha
         self._batch = (out.features.detach(), labels)
         if alpha > 0:
-            centers = self.centers if self.settings.center_update == "optimizer" else self.centers.detach()
+            centers = self.centers if self._optimizer_update else self.centers.detach()
             mix = out.extra.get("mix")
             if mix is not None:  # mixup-style methods: the center loss follows the label mixture
                 y_a, y_b, lam = mix
@@ -214,7 +225,9 @@ class IFL(MethodWrapper):
             else:
                 cl = self._center_loss(out, labels, centers)
             loss = loss + alpha * cl
-            logs = {**logs, "center_loss": float(cl.detach())}
+            # a float64 tensor, not float(): no host sync per step; the loop sums it on the device (in
+            # float64, as it summed the Python float: the same figures)
+            logs = {**logs, "center_loss": cl.detach().double()}
         return loss, out, logs
 
     @torch.no_grad()
@@ -225,13 +238,15 @@ class IFL(MethodWrapper):
         the samplers give rank r every W-th draw), so "last draw" means the same on 1 and on N processes.
         Draws past the epoch's length (the padding that evens out the ranks) are not scored."""
         w, r = dist.world_size(), dist.rank()
-        j = torch.arange(len(row), device=row.device)
-        pos = (self._step * max(1, self.ctx.batch_size // w) + j) * w + r
+        first = self._step * max(1, self.ctx.batch_size // w)
+        # positions grow with j: the draws kept (pos < the epoch's draws) are the first `k`, counted on the
+        # host (a boolean mask would cost a device sync): (first + j) * w + r < D <=> j < ceil((D - r) / w) - first
+        k = min(len(row), max(0, -(-(self._draws - r) // w) - first))
         self._step += 1
-        keep = pos < self._per_env() * self.settings.num_envs
+        pos = (first + torch.arange(k, device=row.device)) * w + r
         prob = (out.logits.detach().float() / self.score_divisor).softmax(1).gather(1, labels[:, None]).squeeze(1)
         hit = (out.logits.detach().argmax(1) == labels).float()
-        row, pos, prob, hit = row[keep], pos[keep], prob[keep], hit[keep]
+        row, prob, hit = row[:k], prob[:k], hit[:k]
         self._sum.index_add_(0, row, prob)
         self._cnt.index_add_(0, row, torch.ones_like(prob))
         self._hit.index_add_(0, row, hit)
@@ -241,14 +256,14 @@ class IFL(MethodWrapper):
         self._last[row[latest]] = prob[latest]
 
     def _center_loss(self, out: Output, labels, centers):
-        return center_loss(self.center_kind, out.features, labels, centers, out.logits, self.settings.triplet_margin)
+        return center_loss(self.center_kind, out.features, labels, centers, out.logits, self._margin)
 
     def after_step(self) -> None:
         self.base.after_step()
         if not self.active:
             return
-        alpha = self.alpha(self.epoch)
-        if self.settings.center_update == "optimizer":
+        alpha = self._alpha
+        if self._optimizer_update:
             if alpha > 0 and self.centers.grad is not None:
                 grad = self.centers.grad
                 dist.all_reduce_sum(grad)  # centers live outside DDP: average their gradient by hand
@@ -266,7 +281,7 @@ class IFL(MethodWrapper):
                 dist.all_reduce_sum(total)
                 dist.all_reduce_sum(count)
                 seen = count > 0
-                m = self.settings.center_ema
+                m = self._ema
                 self.centers[seen] = m * self.centers[seen] + (1 - m) * total[seen] / count[seen, None]
 
     def on_epoch_end(self, stage: Stage, epoch: int) -> dict:
