@@ -37,6 +37,14 @@ def _weights(run) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 
 
+def _environments(run) -> list[dict]:
+    """The IFL environment statistics of every rebuild, from the run's metrics.jsonl."""
+    import json
+
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r["ifl_environments"] for r in map(json.loads, lines) if "ifl_environments" in r]
+
+
 def _max_diff(a: dict, b: dict) -> float:
     assert a.keys() == b.keys()
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point())
@@ -55,6 +63,17 @@ def test_two_processes_train_what_one_does(method, tiny_benchmark, tmp_path):
     two = _torchrun([*args, "--out", "two"], 2, tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = tmp_path / "one", tmp_path / "two"
+    if method == "ifl":
+        # IFL's environments are a threshold rule over per-sample scores: first say whether both runs
+        # built the same ones (a sample whose score crossed a threshold moves the weights by ~1e-3 later)
+        rebuilds = _environments(a)
+        assert len(rebuilds) == 2  # after epochs 0 and 1 of 3
+        for ea, eb in zip(rebuilds, _environments(b), strict=True):
+            for k, (xa, xb) in enumerate(zip(ea["environments"], eb["environments"], strict=True)):
+                assert xa["effective_size"] == pytest.approx(xb["effective_size"], rel=1e-6), (
+                    f"environment {k} rebuilt after epoch {ea['epoch']} differs between 1 and 2 processes "
+                    f"(effective size {xa['effective_size']} vs {xb['effective_size']}): per-sample scores "
+                    "crossed a threshold (docs/scaling.md)")
     # float32 sums in a different order: differences of order 1e-6 after a few dozen steps
     assert _max_diff(_weights(a), _weights(b)) < 1e-4
     for split in ("glt__test_cbl", "glt__test_gbl"):
