@@ -26,14 +26,6 @@ from glt.models.branched import BranchedBackbone
 COUNTS = np.array([6, 3, 1])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make(name: str, counts=COUNTS, epochs: int = 100, batch_size: int = 8, wrapper=None, **settings):
     spec = resolve_method(name)
     labels = np.repeat(np.arange(len(counts)), counts)

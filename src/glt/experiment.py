@@ -1,13 +1,11 @@
-"""`glt run`: one method, both training tracks, the three protocols (SPEC 2) in results.json."""
+"""`glt run`: one method, both training tracks, the three protocols (docs/metrics.md) in results.json."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from glt.config import build_config
-from glt.engine.run_dir import (
-    DEMO_LAYOUT, PROTOCOL_LAYOUT, RunDir, check_output_folder, finish_claim, refuse_foreign, scan_layout,
-)
+from glt.engine.run_dir import DEMO_LAYOUT, PROTOCOL_LAYOUT, RunDir, check_layout_folder, finish_claim
 from glt.errors import GLTError
 from glt.evaluation import PROTOCOLS
 from glt.io import read_json, write_json
@@ -83,29 +81,14 @@ def train_run(cfg, out: str | Path, resume: bool = False, overwrite: bool = Fals
 
 
 def check_protocol_folder(out: Path, overwrite: bool) -> None:
-    """A `glt run` folder (glt/, cbl/, results.json): --overwrite refuses one holding files glt did not write;
-    a new run refuses a non-empty folder that holds no run."""
-    check_output_folder(out)
-    if not out.is_dir():
-        return
-    ours, others = scan_layout(out, PROTOCOL_LAYOUT)
-    if overwrite:
-        refuse_foreign(out, others)
-    elif others and not ours:
-        raise GLTError(f"output folder {out} is not empty and holds no glt run: {others[0]} was not written by glt; "
-                       "use another --out")
+    """A `glt run` folder (glt/, cbl/, results.json)."""
+    check_layout_folder(out, PROTOCOL_LAYOUT, "run", overwrite)
 
 
 def check_sweep_folder(out: Path) -> None:
-    """A sweep (or demo) folder: refuse a non-empty one that holds nothing glt wrote (a benchmark that
-    `glt build digits` wrote into OUT/benchmark counts as glt's, as in the demo and benchmarks/zoo_sweep.sh)."""
-    check_output_folder(out)
-    if not out.is_dir():
-        return
-    ours, others = scan_layout(out, DEMO_LAYOUT)
-    if others and not ours:
-        raise GLTError(f"output folder {out} is not empty and holds no glt sweep: {others[0]} was not written by "
-                       "glt; use another --out")
+    """A sweep (or demo) folder; a benchmark that `glt build digits` wrote into OUT/benchmark counts as
+    glt's, as in the demo and benchmarks/zoo_sweep.sh."""
+    check_layout_folder(out, DEMO_LAYOUT, "sweep")
 
 
 def run_folder(out: str | Path, method: str, seed: int) -> Path:

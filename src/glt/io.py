@@ -70,19 +70,19 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def _finite(obj: Any) -> Any:
+def strict_json(obj: Any) -> Any:
     """NaN / inf (an empty group's metrics) become null: strict JSON that any tool can read."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: strict_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [strict_json(v) for v in obj]
     return obj
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:

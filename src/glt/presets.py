@@ -17,6 +17,7 @@ import copy
 from typing import Any
 
 from glt.errors import GLTError
+from glt.mapping import deep_update
 
 KINDS = ("imagenet_glt", "mscoco_glt")
 # builders (manifest.info["builder"]) whose benchmarks follow the ImageNet-GLT recipe (docs/build.md); `folder` and
@@ -142,13 +143,6 @@ WRAPPER_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def _deep_update(base: dict, other: dict) -> dict:
-    for key, value in other.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
 
 
 def kind_of(manifest) -> str | None:
@@ -198,11 +192,11 @@ def paper_preset(kind: str, method: str) -> dict[str, Any]:
     spec = resolve_method(method)
     base = spec.base.name
     out = copy.deepcopy(COMMON)
-    _deep_update(out, KIND_SETTINGS[kind])
-    _deep_update(out, METHOD_SETTINGS.get(base, {}))
-    _deep_update(out, KIND_METHOD_SETTINGS.get((kind, base), {}))
+    deep_update(out, KIND_SETTINGS[kind])
+    deep_update(out, METHOD_SETTINGS.get(base, {}))
+    deep_update(out, KIND_METHOD_SETTINGS.get((kind, base), {}))
     if spec.wrapper is not None:
-        _deep_update(out, WRAPPER_SETTINGS.get(spec.wrapper.name, {}))
+        deep_update(out, WRAPPER_SETTINGS.get(spec.wrapper.name, {}))
     return out
 
 

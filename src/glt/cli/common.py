@@ -5,10 +5,23 @@ from __future__ import annotations
 
 def add_config_args(p) -> None:
     p.add_argument("--config", dest="yaml_file", metavar="YAML", help="a YAML config file")
-    p.add_argument("--preset", choices=["paper"], help="'paper': the original study's settings (SPEC 4-6) for ImageNet-GLT / MSCOCO-GLT benchmarks, "
-                   "momentum 0 included")
+    p.add_argument("--preset", choices=["paper"], help="'paper': the original study's settings for ImageNet-GLT / MSCOCO-GLT benchmarks, "
+                   "momentum 0 included (docs/reproduce.md, docs/fidelity.md)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, anywhere after the command, e.g. epochs=30 optim.lr=0.05")
+
+
+def train_config(args):
+    """The resolved config of `glt train` (and `glt config`) from its parsed arguments."""
+    from glt.config import build_config
+
+    extra = {}
+    if args.track:
+        extra["data"] = {"track": args.track}
+    if args.seed is not None:
+        extra["seed"] = args.seed
+    return build_config(method=args.method, benchmark=args.benchmark, yaml_file=args.yaml_file,
+                        overrides=args.overrides, preset=args.preset, extra=extra)
 
 
 def add_out_args(p) -> None:

@@ -27,15 +27,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import yaml
 
-    from glt.config import build_config, to_yaml
+    from glt.cli.common import train_config
+    from glt.config import to_yaml
 
-    extra = {}
-    if args.track:
-        extra["data"] = {"track": args.track}
-    if args.seed is not None:
-        extra["seed"] = args.seed
-    cfg = build_config(method=args.method, benchmark=args.benchmark, yaml_file=args.yaml_file,
-                       overrides=args.overrides, preset=args.preset, extra=extra)
+    cfg = train_config(args)
     if args.original:
         from glt.presets import original_view
 

@@ -26,31 +26,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check_folder(out: Path, overwrite: bool) -> None:
-    from glt.engine.run_dir import (
-        DEMO_LAYOUT,
-        check_output_folder,
-        refuse_foreign,
-        scan_layout,
-    )
-    from glt.errors import GLTError
-
-    check_output_folder(out)
-    if not out.is_dir():
-        return
-    ours, others = scan_layout(out, DEMO_LAYOUT)
-    if overwrite:
-        refuse_foreign(out, others)
-    elif others and not ours:
-        raise GLTError(f"output folder {out} is not empty and holds no glt demo: {others[0]} was not written by glt; "
-                       "use another --out")
-
-
 def run(args) -> int:
     from glt.benchmark import Benchmark
     from glt.builders.digits import build_digits
     from glt.cli.common import parse_names, parse_seeds
-    from glt.engine.run_dir import DEMO_LAYOUT, remove_layout
+    from glt.engine.run_dir import DEMO_LAYOUT, check_layout_folder, remove_layout
     from glt.experiment import check_sweep_settings, sweep
     from glt.report.write import write_report
 
@@ -60,7 +40,7 @@ def run(args) -> int:
     methods, seeds = parse_names(args.methods), parse_seeds(args.seeds)
     # everything is checked before anything is built or deleted (the benchmark may not exist yet: its style is known)
     check_sweep_settings(bench, methods, seeds, overrides=args.overrides, image_style="small")
-    _check_folder(out, args.overwrite)
+    check_layout_folder(out, DEMO_LAYOUT, "demo", args.overwrite)
     if args.overwrite and out.is_dir():
         remove_layout(out, DEMO_LAYOUT, keep=())
     if not (bench / "manifest.json").is_file():

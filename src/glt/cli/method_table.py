@@ -281,4 +281,4 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                    ('alphas', [0.001, 0.01, 0.1, 1.0]),
                                    ('penalty', 'original')],
                       'train_defaults': {'optim': {'weight_decay': 0.0005}}}},
- 'source_hash': 'f603af5e6c0a30bdbb62cb2c430d8ee479193142453083a20ead7b1e5568e853'}
+ 'source_hash': '644676cf544239f18e14550e8de22e36f70951b8ab3cb326186805bf9713b8b0'}

@@ -8,6 +8,7 @@ is current."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 from pathlib import Path
@@ -91,9 +92,12 @@ def _resolve(name: str, table: dict) -> tuple[str, str | None]:
 
 
 def _train_defaults(table: dict, base: str, wrapper: str | None) -> dict:
-    out = dict(table["methods"][base]["train_defaults"])
+    """As MethodSpec.train_defaults merges them (the wrapper's over the base's, key by key)."""
+    from glt.mapping import deep_update
+
+    out = copy.deepcopy(table["methods"][base]["train_defaults"])
     if wrapper is not None:
-        out.update(table["wrappers"][wrapper]["train_defaults"])
+        deep_update(out, table["wrappers"][wrapper]["train_defaults"])
     return out
 
 

@@ -4,7 +4,6 @@ Imports neither torch nor the training code: scoring works where only numpy / pa
 from __future__ import annotations
 
 import json
-import math
 
 
 def add_parser(sub) -> None:
@@ -25,24 +24,13 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _strict(obj):
-    """NaN (an empty group) as null, as glt.io.write_json writes it: the printed JSON is strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    return obj
-
-
 def run(args) -> int:
     from glt.evaluation.metrics import METRIC_DEFINITIONS
     from glt.evaluation.score import score_predictions
-    from glt.io import write_json
+    from glt.io import strict_json, write_json
 
     metrics = score_predictions(args.benchmark, args.split, args.predictions)
-    out = _strict({**metrics, "definitions": METRIC_DEFINITIONS})
+    out = strict_json({**metrics, "definitions": METRIC_DEFINITIONS})
     if args.out:
         write_json(args.out, out)
     print(json.dumps(out, indent=2, allow_nan=False))

@@ -23,18 +23,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from glt.cli.common import check_out_folder
-    from glt.config import build_config
+    from glt.cli.common import check_out_folder, train_config
     from glt.experiment import train_run
 
     check_out_folder(args.out)
-    extra = {}
-    if args.track:
-        extra["data"] = {"track": args.track}
-    if args.seed is not None:
-        extra["seed"] = args.seed
-    cfg = build_config(method=args.method, benchmark=args.benchmark, yaml_file=args.yaml_file,
-                       overrides=args.overrides, preset=args.preset, extra=extra)
+    cfg = train_config(args)
     results = train_run(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps({s: {k: m[k] for k in ("accuracy", "precision", "f1")} for s, m in results.items()}, indent=2))
     return 0

@@ -35,7 +35,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from glt.errors import GLTError, first_line
-from glt.io import _finite, write_text
+from glt.io import strict_json, write_text
 
 try:
     import fcntl
@@ -152,6 +152,21 @@ def refuse_foreign(root: Path, others: list[str]) -> None:
             + (f" (and {len(others) - 1} more)" if len(others) > 1 else "")
             + ", which glt did not write; --overwrite removes only what glt wrote: move it away or use another --out"
         )
+
+
+def check_layout_folder(out: Path, layout: tuple[str, ...], what: str, overwrite: bool = False) -> None:
+    """An output folder of `layout` (a `glt run`, a sweep, the demo), checked before anything is written:
+    with --overwrite, one holding files glt did not write is refused (naming one); without, a non-empty
+    folder that holds nothing of `layout` is refused."""
+    check_output_folder(out)
+    if not out.is_dir():
+        return
+    ours, others = scan_layout(out, layout)
+    if overwrite:
+        refuse_foreign(out, others)
+    elif others and not ours:
+        raise GLTError(f"output folder {out} is not empty and holds no glt {what}: {others[0]} was not written by "
+                       "glt; use another --out")
 
 
 # ---- the lock ---------------------------------------------------------------------------------------------
@@ -412,7 +427,7 @@ class RunDir:
 
     def log(self, record: dict) -> None:
         with self.metrics.open("a") as f:
-            f.write(json.dumps(_finite(record), allow_nan=False) + "\n")
+            f.write(json.dumps(strict_json(record), allow_nan=False) + "\n")
 
     def truncate_log(self, stage: int, epoch: int) -> None:
         """On resume, drop lines logged after the checkpoint (an epoch killed after its line was written)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from glt.errors import unknown_name
+from glt.mapping import deep_update
 from glt.methods.base import METHODS, WRAPPERS, Context, Method, MethodWrapper, Output, Stage
 
 _MODULES = [
@@ -21,13 +22,6 @@ for _m in _MODULES:
     importlib.import_module(f"glt.methods.{_m}")
 
 
-def _deep_update(base: dict, other: dict) -> dict:
-    for key, value in other.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
 
 
 @dataclass
@@ -51,7 +45,7 @@ class MethodSpec:
         `optim.weight_decay` keeps the base's `optim.schedule`), as glt.config.build_config merges them."""
         out = copy.deepcopy(dict(self.base.train_defaults))
         if self.wrapper is not None:
-            _deep_update(out, self.wrapper.train_defaults)
+            deep_update(out, self.wrapper.train_defaults)
         return out
 
     def create(self, settings: Any, wrapper_settings: Any, ctx: Context) -> Method:
