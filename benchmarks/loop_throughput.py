@@ -83,7 +83,7 @@ def loop_clock():
 def after_each_epoch(fn):
     """Call fn(record) each time the loop logs an epoch's metrics: between its epochs, after its
     `train_seconds` was taken, so what fn does is not counted as the loop's training time."""
-    from glt.engine.run_dir import RunDir
+    from glt.runtime.run_dir import RunDir
 
     saved = RunDir.log
 

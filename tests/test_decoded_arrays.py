@@ -167,7 +167,7 @@ def test_training_never_writes_into_the_benchmark_and_weights_match_bit_for_bit(
 
 def test_the_demo_layout_owns_the_arrays(digits):
     """`glt demo --overwrite` removes only the files a demo writes: the arrays must count as the demo's."""
-    from glt.engine.run_dir import DIGITS_LAYOUT, scan_layout
+    from glt.runtime.run_dir import DIGITS_LAYOUT, scan_layout
 
     ours, others = scan_layout(digits[0], DIGITS_LAYOUT)
     assert others == [] and any(p.startswith(f"{ARRAYS_DIR}/") for p in ours)

@@ -175,7 +175,7 @@ def test_ifl_run_logs_environments_and_resumes_identically(tiny_benchmark, tmp_p
             train(cfg, part)
     finally:
         ifl_cls.on_epoch_start = saved
-    from glt.engine.checkpoint import load_checkpoint
+    from glt.runtime.checkpoint import load_checkpoint
 
     assert load_checkpoint(part / "checkpoints" / "last.pt")["epoch"] == 3
     resumed = train(cfg, part, resume=True)

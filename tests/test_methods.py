@@ -18,8 +18,8 @@ from omegaconf import OmegaConf
 from conftest import fast_overrides
 from glt.cli.main import main
 from glt.config import OptimConfig, build_config
-from glt.engine.checkpoint import load_checkpoint
-from glt.engine.run_dir import RunDir
+from glt.runtime.checkpoint import load_checkpoint
+from glt.runtime.run_dir import RunDir
 from glt.engine import trainer
 from glt.engine.trainer import Setup, stage_optim, train
 from glt.errors import GLTError

@@ -278,7 +278,7 @@ def test_divergent_learning_rate_stops_cleanly(tiny_benchmark, tmp_path, capsys)
 
 
 def test_metrics_log_is_strict_json(tmp_path):
-    from glt.engine.run_dir import RunDir
+    from glt.runtime.run_dir import RunDir
 
     run = RunDir(tmp_path)
     run.log({"stage_index": 0, "epoch": 0, "train_loss": float("nan"), "x": [float("inf"), 1.0]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from glt.config import build_config
-from glt.engine.run_dir import DEMO_LAYOUT, PROTOCOL_LAYOUT, RunDir, check_layout_folder, finish_claim
+from glt.runtime.run_dir import DEMO_LAYOUT, PROTOCOL_LAYOUT, RunDir, check_layout_folder, finish_claim
 from glt.errors import GLTError
 from glt.evaluation import PROTOCOLS
 from glt.io import read_json, write_json
@@ -38,7 +38,7 @@ def run_protocols(
     """Train `method` on each track's training set into OUT/<track>/ and write OUT/results.json. Both
     tracks' configs and the folder are checked before the first training starts."""
     # imported here, so reading results (glt report) does not load torch
-    from glt.engine import distributed as dist
+    from glt.runtime import distributed as dist
 
     out = Path(out)
     cfgs = {

@@ -52,14 +52,14 @@ def parse_seeds(text: str) -> list[int]:
 
 def check_out_folder(path, what: str = "--out"):
     """An output folder that is not a file, not under a file, and writable (nothing is written)."""
-    from glt.engine.run_dir import check_output_folder
+    from glt.runtime.run_dir import check_output_folder
 
     return check_output_folder(path, what)
 
 
 def check_out_file(path, what: str = "--out"):
     """An output file that is not a folder and whose folder is writable (nothing is written)."""
-    from glt.engine.run_dir import check_output_file
+    from glt.runtime.run_dir import check_output_file
 
     return check_output_file(path, what)
 

@@ -30,7 +30,7 @@ def run(args) -> int:
     from glt.benchmark import Benchmark
     from glt.builders.digits import build_digits
     from glt.cli.common import parse_names, parse_seeds
-    from glt.engine.run_dir import DEMO_LAYOUT, check_layout_folder, remove_layout
+    from glt.runtime.run_dir import DEMO_LAYOUT, check_layout_folder, remove_layout
     from glt.experiment import check_sweep_settings, sweep
     from glt.report.write import write_report
 

@@ -23,8 +23,8 @@ def _load_one(run_dir: Path, benchmark: str | None):
     """The run's Setup with its best checkpoint loaded (and checked): nothing is written yet."""
     import os
 
-    from glt.engine.checkpoint import load_checkpoint
-    from glt.engine.run_dir import RunDir
+    from glt.runtime.checkpoint import load_checkpoint
+    from glt.runtime.run_dir import RunDir
     from glt.engine.trainer import Setup
 
     rd = RunDir(run_dir)

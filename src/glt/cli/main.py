@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout = open(os.devnull, "w")  # under torchrun, rank 0 alone prints results
     try:
         rc = args.func(args)
-        if "glt.engine.distributed" in sys.modules:  # only commands that trained or scored a model
-            sys.modules["glt.engine.distributed"].teardown()
+        if "glt.runtime.distributed" in sys.modules:  # only commands that trained or scored a model
+            sys.modules["glt.runtime.distributed"].teardown()
         sys.stdout.flush()  # a closed pipe shows here, not at exit
     except GLTError as e:
         print(f"glt: error: {e}", file=sys.stderr)

@@ -281,4 +281,4 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                    ('alphas', [0.001, 0.01, 0.1, 1.0]),
                                    ('penalty', 'original')],
                       'train_defaults': {'optim': {'weight_decay': 0.0005}}}},
- 'source_hash': '644676cf544239f18e14550e8de22e36f70951b8ab3cb326186805bf9713b8b0'}
+ 'source_hash': 'd957f6809621dd1ad831cb3862f9bd66c81d286ca4c00d0b787db561e2dfeff5'}

@@ -20,7 +20,7 @@ Random numbers: the pair, the two 0.5 tests and the signs come from Python's `ra
 in the same order here; with the same `random.Random` state this port makes the same draws. The one
 difference is Cutout's centre, which the package draws with `np.random.randint`; here it comes from the
 same Python generator (same distribution: uniform over the pixel grid). By default the module-level
-`random` is used: glt seeds it per run (glt.engine.checkpoint.seed_everything), and torch's DataLoader
+`random` is used: glt seeds it per run (glt.runtime.checkpoint.seed_everything), and torch's DataLoader
 reseeds it in every worker process (base seed + worker id), so workers draw different policies. An
 explicit `rng` is copied into every worker, which would then repeat each other's draws: pass one only in a
 single process (tests)."""

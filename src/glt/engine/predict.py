@@ -11,8 +11,8 @@ import torch
 from tqdm.auto import tqdm
 
 from glt.data import make_loader
-from glt.engine import distributed as dist
 from glt.io import atomic_path
+from glt.runtime import distributed as dist
 
 
 @torch.no_grad()

@@ -12,20 +12,32 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from glt.benchmark import Benchmark
-from glt.data import SplitDataset, build_batch_transforms, build_transforms, create_sampler, make_loader
-from glt.engine import distributed as dist
-from glt.engine.checkpoint import (
-    check_checkpoint, checkpoint_meta, load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state,
+from glt.data import (
+    SplitDataset,
+    build_batch_transforms,
+    build_transforms,
+    create_sampler,
+    make_loader,
 )
 from glt.engine.precision import Precision, amp_dtype, use_channels_last
 from glt.engine.predict import predict, write_predictions
-from glt.engine.run_dir import RunDir
 from glt.engine.schedule import build_scheduler
 from glt.errors import GLTError, first_line
 from glt.evaluation import evaluate
 from glt.io import read_json, write_json
-from glt.methods import Context, resolve_method
+from glt.methods import Context, resolve_method, same_method
 from glt.models import create_backbone
+from glt.runtime import distributed as dist
+from glt.runtime.checkpoint import (
+    check_checkpoint,
+    checkpoint_meta,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from glt.runtime.run_dir import RunDir, load_finished_run
 
 
 def check_run_settings(cfg) -> torch.device:
@@ -73,7 +85,7 @@ class Setup:
         self.ctx = Context(
             self.num_classes, self.class_counts, cfg.epochs, self.device, cfg.data.batch_size,
             train_table.label, train_table.attribute, m.num_attributes,
-            prior_order=cfg.data.prior_order, head_bias=cfg.model.head_bias,
+            prior_order=cfg.data.prior_order, head_bias=cfg.model.head_bias, load_run=load_finished_run,
         )
         self.method = spec.create(cfg.method_args, cfg.wrapper_args, self.ctx)
         try:
@@ -111,7 +123,8 @@ class Setup:
 
     def load_weights(self, state: dict) -> None:
         check_checkpoint(state, method=self.cfg.method, num_classes=self.num_classes, backbone=self.cfg.model.backbone,
-                         parts={"model": self.model, "extra": self.extra})  # a GLTError naming the file
+                         parts={"model": self.model, "extra": self.extra},
+                         same_method=same_method)  # a GLTError naming the file
         self.model.load_state_dict(state["model"])
         self.extra.load_state_dict(state["extra"])
         self.method.load_state_dict(state["method"])

@@ -10,9 +10,17 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from glt.errors import unknown_name
+from glt.errors import GLTError, unknown_name
 from glt.mapping import deep_update
-from glt.methods.base import METHODS, WRAPPERS, Context, Method, MethodWrapper, Output, Stage
+from glt.methods.base import (
+    METHODS,
+    WRAPPERS,
+    Context,
+    Method,
+    MethodWrapper,
+    Output,
+    Stage,
+)
 
 _MODULES = [
     "ce", "blsoftmax", "logit_adj", "ifl", "irm", "focal", "logit_adj_loss", "ldam", "mixup", "randaug",
@@ -75,4 +83,13 @@ def resolve_method(name: str) -> MethodSpec:
     return MethodSpec(name, METHODS.get(name))
 
 
-__all__ = ["METHODS", "WRAPPERS", "Context", "Method", "MethodWrapper", "MethodSpec", "Output", "Stage", "all_names", "resolve_method"]
+def same_method(a: str, b: str) -> bool:
+    """Whether two method names name the same method (`ifl` and `ifl+blsoftmax` do)."""
+    try:
+        sa, sb = resolve_method(a), resolve_method(b)
+    except GLTError:
+        return a == b
+    return (sa.base, sa.wrapper) == (sb.base, sb.wrapper)
+
+
+__all__ = ["METHODS", "WRAPPERS", "Context", "Method", "MethodWrapper", "MethodSpec", "Output", "Stage", "all_names", "resolve_method", "same_method"]

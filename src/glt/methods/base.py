@@ -5,6 +5,7 @@ class registered by name; the loop never changes for it (DomainBed-style registr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -62,6 +63,9 @@ class Context:
     label_counts: np.ndarray | None = None
     # `model.head_bias`: linear classifier heads with a bias term (the original's have none)
     head_bias: bool = False
+    # the engine's reader of a finished run folder (glt.runtime.run_dir.load_finished_run): a method that
+    # starts from another run's weights (decoupling's `init_from`) asks for them here instead of finding files
+    load_run: Callable[[str], Any] | None = None
 
     def __post_init__(self):
         if self.prior_order not in PRIOR_ORDERS:

@@ -12,12 +12,10 @@ stage's statistics instead)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from glt.engine.checkpoint import load_checkpoint
 from glt.errors import GLTError
 from glt.methods.base import METHODS, Method, Stage
 from glt.models import GLTModel, create_backbone, create_head
@@ -32,28 +30,30 @@ def head_only(stage: Stage) -> bool:
     return stage.trainable in HEAD_STAGES.values()
 
 
-def _first_stage_head(run_dir: str, ctx) -> type | None:
+def _first_stage_head(config, ctx) -> type | None:
     """The head class the first-stage run's method builds (probed on a tiny backbone), None if that run's
     config cannot tell: a cosine head has the same parameters as a bias-free linear one."""
-    from glt.engine.run_dir import RunDir
     from glt.methods import resolve_method
 
     try:
-        cfg = RunDir(run_dir).load_config()
-        method = resolve_method(str(cfg.method)).create(cfg.method_args, cfg.wrapper_args, ctx)
+        method = resolve_method(str(config.method)).create(config.method_args, config.wrapper_args, ctx)
         with torch.random.fork_rng(devices=[]):  # the probe's initial weights leave the run's RNG alone
             return type(method.build_model(create_backbone("small_cnn", width=2)).head)
     except Exception:  # an old or hand-made folder: the parameter check alone decides
         return None
 
 
-def load_first_stage(model: GLTModel, run_dir: str, with_head: bool, ctx=None) -> None:
-    """Copy the backbone (and the head, if `with_head`) of a finished run's best checkpoint into `model`
-    (`ctx`: the run's context, to check that the first stage had a linear head)."""
-    path = Path(run_dir) / "checkpoints" / "best.pt"
-    if not path.is_file():
-        raise GLTError(f"method_args.init_from: {path} not found (expected the folder of a finished first-stage run)")
-    state = load_checkpoint(path).get("model", {})
+def load_first_stage(model: GLTModel, run_dir: str, with_head: bool, ctx) -> None:
+    """Copy the backbone (and the head, if `with_head`) of a finished run's best checkpoint into `model`;
+    the engine's reader (`ctx.load_run`) hands over the weights and that run's config (to check that the
+    first stage had a linear head)."""
+    if ctx is None or ctx.load_run is None:
+        raise GLTError("method_args.init_from needs the training loop's run reader (Context.load_run)")
+    try:
+        run = ctx.load_run(run_dir)
+    except GLTError as e:
+        raise GLTError(f"method_args.init_from: {e}") from None
+    path, state = run.path, run.model_state
     parts = ("backbone", "head") if with_head else ("backbone",)
     wanted = {k for k in model.state_dict() if k.split(".", 1)[0] in parts}
     given = {k: v for k, v in state.items() if k.split(".", 1)[0] in parts}
@@ -67,7 +67,7 @@ def load_first_stage(model: GLTModel, run_dir: str, with_head: bool, ctx=None) -
             f"method_args.init_from: {path} does not fit this model (backbone {type(model.backbone).__name__}): "
             f"missing {missing[:3]}, unexpected {unexpected[:3]}; {advice}"
         )
-    head = _first_stage_head(run_dir, ctx) if with_head and ctx is not None else None
+    head = _first_stage_head(run.config, ctx) if with_head and run.config is not None else None
     if head is not None and not issubclass(head, LinearHead):
         raise GLTError(f"method_args.init_from: {path} does not fit this model: its head is a {head.__name__}, "
                        f"not a linear head; {advice}")

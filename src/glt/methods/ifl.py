@@ -14,10 +14,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glt.engine import distributed as dist
 from glt.errors import GLTError
 from glt.methods.base import WRAPPERS, Context, Method, MethodWrapper, Output, Stage
-from glt.methods.environments import ENV_RULES, ENV_SCALES, build_environments, environment_stats
+from glt.methods.environments import (
+    ENV_RULES,
+    ENV_SCALES,
+    build_environments,
+    environment_stats,
+)
+from glt.runtime import distributed as dist
 
 CENTER_LOSSES = ("auto", "euclidean", "cosine", "triplet")
 CENTER_UPDATES = ("optimizer", "ema")

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glt.engine import distributed as dist
 from glt.methods.base import METHODS, Method
 from glt.models import GLTModel
 from glt.models.branched import reinitialize, resolve_init
+from glt.runtime import distributed as dist
 
 
 def generalized_ce(logits: torch.Tensor, labels: torch.Tensor, q: float) -> torch.Tensor:

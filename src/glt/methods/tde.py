@@ -5,9 +5,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from glt.engine import distributed as dist
 from glt.methods.base import METHODS, Method
 from glt.models import GLTModel, create_head
+from glt.runtime import distributed as dist
 
 
 @METHODS.register("tde")

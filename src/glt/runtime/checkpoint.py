@@ -6,9 +6,11 @@ architecture) with a message naming the file, before any weight is copied."""
 
 from __future__ import annotations
 
+import operator
 import os
 import random
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,26 +64,17 @@ def checkpoint_meta(method: str, num_classes: int, backbone: str) -> dict[str, A
     return {"method": str(method), "num_classes": int(num_classes), "backbone": str(backbone)}
 
 
-def _same_method(a: str, b: str) -> bool:
-    """`ifl` and `ifl+blsoftmax` are the same method."""
-    from glt.methods import resolve_method
-
-    try:
-        sa, sb = resolve_method(a), resolve_method(b)
-    except GLTError:
-        return a == b
-    return (sa.base, sa.wrapper) == (sb.base, sb.wrapper)
-
-
 def check_checkpoint(state: dict, *, method: str, num_classes: int, backbone: str,
-                     parts: dict[str, torch.nn.Module]) -> None:
+                     parts: dict[str, torch.nn.Module],
+                     same_method: Callable[[str, str], bool] = operator.eq) -> None:
     """Refuse a checkpoint that does not fit the run loading it: written by another method, for another
-    number of classes, or whose weights (`parts`: name -> module) have other names or shapes."""
+    number of classes, or whose weights (`parts`: name -> module) have other names or shapes. `same_method`
+    tells two method names apart (the caller's: this layer knows no method registry)."""
     path = getattr(state, "path", None) or "checkpoint"
     meta = state.get("meta")
     if isinstance(meta, dict):
         theirs = meta.get("method")
-        if theirs is not None and not _same_method(str(theirs), str(method)):
+        if theirs is not None and not same_method(str(theirs), str(method)):
             raise GLTError(f"checkpoint {path} was written by method '{theirs}', but this run's method is "
                            f"'{method}'")
         n = meta.get("num_classes")

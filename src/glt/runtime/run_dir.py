@@ -29,8 +29,10 @@ import json
 import os
 import tempfile
 import weakref
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -442,3 +444,28 @@ class RunDir:
             if (rec["stage_index"], rec["epoch"]) < (stage, epoch):
                 keep.append(line)
         write_text(self.metrics, "".join(k + "\n" for k in keep))
+
+
+@dataclass
+class FinishedRun:
+    """What a later run takes from a finished one (a decoupled second stage from its first stage): the
+    best checkpoint's model weights and the run's config."""
+
+    path: Path  # the checkpoint file, for messages
+    model_state: dict
+    config: Any
+
+
+def load_finished_run(root: str | os.PathLike) -> FinishedRun:
+    """The best checkpoint and config of the finished run folder `root` (GLTError naming what is missing)."""
+    from glt.runtime.checkpoint import load_checkpoint
+
+    run = RunDir(root)
+    if not run.best.is_file():
+        raise GLTError(f"{run.best} not found (expected the folder of a finished run)")
+    state = load_checkpoint(run.best)
+    try:
+        config = run.load_config()
+    except GLTError:  # an old or hand-made folder: the weights alone
+        config = None
+    return FinishedRun(run.best, dict(state.get("model", {})), config)
