@@ -1,4 +1,4 @@
-"""How fast is the Test-GBL selection of MSCOCO-GLT (SPEC 2.2 step 2)?
+"""How fast is the Test-GBL selection of MSCOCO-GLT (docs/benchmarks.md, MSCOCO-GLT, step 2)?
 
 Two measurements, on random binary attribute vectors with a long-tailed attribute frequency:
 

@@ -28,7 +28,7 @@ from PIL import Image
 from glt.benchmark import Benchmark, Manifest, SplitTable, write_benchmark
 from glt.data import SplitDataset, build_transforms
 from glt.data.dataset import read_image
-from glt.data.image_cache import build_cache, cache_name
+from glt.data.image_cache import build_cache, cache_name, select_cache
 
 
 def natural_image(rng: np.random.Generator, w: int = 500, h: int = 375) -> np.ndarray:
@@ -107,9 +107,9 @@ def main() -> None:
     datasets = {}
     for label, choice in choices.items():
         bench = Benchmark(root)
-        bench.use_image_cache(choice, args.size)
-        datasets[label] = {"train": SplitDataset(bench, "glt/train", train_tf),
-                           "test": SplitDataset(bench, "glt/train", test_tf)}
+        cache = select_cache(bench, choice, args.size)
+        datasets[label] = {"train": SplitDataset(bench, "glt/train", train_tf, image_cache=cache),
+                           "test": SplitDataset(bench, "glt/train", test_tf, image_cache=cache)}
         paths = datasets[label]["train"]._paths
         with Image.open(paths[0]) as im:
             out[label] = {"example_size": im.size, "MiB": round(folder_mib(paths), 1)}

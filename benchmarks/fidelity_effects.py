@@ -34,7 +34,7 @@ VARIANTS = {
 
 def accuracies(sweep: Path, method: str) -> dict[str, list[float]]:
     out = {p: [] for p in PROTOCOLS}
-    for f in sorted((sweep / "runs" / method).glob("seed*/results.json")):
+    for f in sorted((sweep / "runs" / method).glob("seed*/protocols.json")):
         r = json.loads(f.read_text())
         for p in PROTOCOLS:
             if r.get(p):

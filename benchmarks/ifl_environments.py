@@ -1,4 +1,4 @@
-"""IFL environment rebuild: the vectorised rule vs the straightforward per-class loop (SPEC 6), on
+"""IFL environment rebuild: the vectorised rule vs the straightforward per-class loop (docs/ifl.md, "Weights"), on
 1,000,000 samples in 1,000 classes, in one run (best of 3 for ours, one run of the loop).
 
     python benchmarks/ifl_environments.py

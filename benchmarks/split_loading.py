@@ -77,7 +77,7 @@ def profile(path: Path, repeat: int) -> dict[str, float]:
 
 # ---- import / export of original files at the published ImageNet-GLT sizes ------------------------
 def imagenet_glt_files(folder: Path, seed: int = 0) -> tuple[Path, Path]:
-    """Synthetic files in the original ImageNet-GLT layout with the published split sizes (SPEC 2.1)."""
+    """Synthetic files in the original ImageNet-GLT layout with the published split sizes (docs/benchmarks.md, ImageNet-GLT)."""
     rnd = random.Random(seed)
     wnids = [f"n{n:08d}" for n in rnd.sample(range(10**8), 1000)]
     head = {"cat2id": {w: str(i) for i, w in enumerate(wnids)}, "id2cat": {str(i): w for i, w in enumerate(wnids)}}

@@ -1,4 +1,4 @@
-"""`glt build coco` (MSCOCO-GLT, SPEC 2.2) on a small generated COCO 2014 layout + COCO-Attributes file.
+"""`glt build coco` (MSCOCO-GLT, docs/benchmarks.md) on a small generated COCO 2014 layout + COCO-Attributes file.
 
 The exact greedy Test-GBL selection is checked against the straightforward loop (`reference_gbl`); the recipe
 invariants, the crops (pixel-compared with the box region of the source image), determinism, resuming and
@@ -31,7 +31,7 @@ from glt.builders.coco_attributes import convert_attributes, load_attributes
 from glt.builders.coco_gbl import histogram_std, select_gbl
 from glt.errors import GLTError
 
-# ---- the reference: the straightforward greedy loop of SPEC 2.2 step 2, in exact fractions ---------------
+# ---- the reference: the straightforward greedy loop (docs/benchmarks.md, MSCOCO-GLT, step 2), exact fractions ----
 
 
 def reference_gbl(present: np.ndarray, picks: int) -> list[int]:
@@ -304,6 +304,7 @@ def test_build_writes_the_benchmark(coco, built):
     ranked = sorted(CLASS_COUNTS, key=lambda c: (-CLASS_COUNTS[c], c))
     assert m.classes == [f"cat{c}" for c in ranked]
     assert m.attribute_kind == "multilabel" and m.num_attributes == 3
+    assert json.loads((Path(built) / "manifest.json").read_text())["kind"] == "mscoco_glt"
     assert m.attribute_vector_length == NUM_ATTR
     assert m.attribute_names == [a["name"] for a in sorted(raw["attributes"], key=lambda a: a["id"])]
     assert set(m.split_names) == {
@@ -507,7 +508,7 @@ def test_original_export_and_statistics(built, tmp_path):
         assert std[f"{track}/test_gbl"] < min(std[f"{track}/train"], std[f"{track}/test_cbl"])
     for fig in ("attribute_distribution.png", "class_distribution.png", "rare_attribute_examples.png"):
         assert (built / "figures" / fig).is_file()
-    # the authors' layout (SPEC 2.3): keyed by patch id, test_bbl = Test-GBL, test_bl = Test-CBL
+    # the authors' layout (docs/import.md): keyed by patch id, test_bbl = Test-GBL, test_bl = Test-CBL
     files = [built / "original" / f"mscoco-glt_{s}.json" for s in ("inter_lt", "inter_bl")]
     lt = json.loads(files[0].read_text())
     assert sorted(lt["test_bbl"]["label"]) == sorted(bench.split("glt/test_gbl").id)

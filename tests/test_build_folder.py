@@ -100,6 +100,7 @@ def test_manifest_and_outputs(built, folder):
     b = Benchmark(built)
     m = b.manifest
     assert (m.image_style, m.image_size, m.attribute_kind, m.num_attributes) == ("imagenet", 112, "index", 3)
+    assert json.loads((built / "manifest.json").read_text())["kind"] == "imagenet_glt"  # the ImageNet-GLT recipe
     assert sorted(m.split_names) == sorted(f"{t}/{s}" for t, ss in TRACK_SPLITS.items() for s in ss)
     assert sorted(m.classes) == sorted(p.name for p in folder.iterdir())
     for name in m.split_names:

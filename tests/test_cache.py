@@ -17,7 +17,7 @@ from conftest import make_tiny_benchmark
 from glt.benchmark import Benchmark, Manifest, SplitTable, write_benchmark
 from glt.cli.main import main
 from glt.data import SplitDataset, build_transforms
-from glt.data.image_cache import ENV, MARKER, build_cache
+from glt.data.image_cache import ENV, MARKER, build_cache, select_cache
 from glt.errors import GLTError
 
 # (width, height, format, mode): landscape, portrait, square, smaller than the short side (never
@@ -26,6 +26,12 @@ SHAPES = [
     (150, 100, "JPEG", "RGB"), (90, 140, "PNG", "RGB"), (120, 120, "JPEG", "L"), (40, 30, "PNG", "RGB"),
     (64, 48, "JPEG", "RGB"), (201, 67, "PNG", "P"), (77, 250, "JPEG", "RGB"),
 ]
+
+
+def _dataset(root, split, *args, choice=None, **kwargs) -> SplitDataset:
+    """A dataset as the training set-up opens it: the image cache chosen once (glt.engine.trainer.Setup)."""
+    bench = Benchmark(root)
+    return SplitDataset(bench, split, *args, image_cache=select_cache(bench, choice), **kwargs)
 
 
 def _smooth_image(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -134,57 +140,78 @@ def test_rerun_is_byte_identical_and_resumes(photos):
 
 
 def test_datasets_read_the_cache(photos, monkeypatch):
-    orig = [p for p in SplitDataset(Benchmark(photos), "glt/train")._paths]
+    orig = [p for p in _dataset(photos, "glt/train")._paths]
     assert all(Path(p).is_relative_to(photos / "images") for p in orig)
     build_cache(photos, short_side=64, workers=1, progress=False)  # manifest 56 px: needs >= 64
     folder = photos / "cache" / "s64_q90"
     for split in ("glt/train", "glt/test_gbl", "cbl/val"):
-        ds = SplitDataset(Benchmark(photos), split)
+        ds = _dataset(photos, split)
         assert all(Path(p).is_relative_to(folder) and Path(p).is_file() for p in ds._paths)
     # the test transform sees nearly the same image from the copy as from the original
     _, test_tf = build_transforms("imagenet", 56)
-    ds = SplitDataset(Benchmark(photos), "glt/train", test_tf)
-    off = Benchmark(photos)
-    off.use_image_cache("off")
-    ds_orig = SplitDataset(off, "glt/train", test_tf)
+    ds = _dataset(photos, "glt/train", test_tf)
+    ds_orig = _dataset(photos, "glt/train", test_tf, choice="off")
     for i in range(len(ds)):
         a, b = ds[i][0], ds_orig[i][0]
         assert a.shape == b.shape == (3, 56, 56)
         assert (a - b).abs().mean() < 0.1  # normalised units: ~0.025 of the 0-1 range
     monkeypatch.setenv(ENV, "off")
-    assert all(Path(p).is_relative_to(photos / "images") for p in SplitDataset(Benchmark(photos), "glt/val")._paths)
+    assert all(Path(p).is_relative_to(photos / "images") for p in _dataset(photos, "glt/val")._paths)
+
+
+def test_the_training_set_up_picks_the_cache_once(photos, monkeypatch):
+    """The engine chooses (data.image_cache, else $GLT_IMAGE_CACHE, else the best complete cache) and hands the
+    choice to every dataset it opens; the benchmark itself always names the originals."""
+    from conftest import fast_overrides
+    from glt.config import build_config
+    from glt.engine.trainer import Setup
+
+    build_cache(photos, short_side=64, workers=1, progress=False)
+    folder = photos / "cache" / "s64_q90"
+
+    def paths(*over):
+        setup = Setup(build_config(method="ce", benchmark=str(photos), overrides=[*fast_overrides(1), *over]))
+        return [Path(p) for split in ("glt/train", "glt/val") for p in setup.dataset(split, train=False)._paths]
+
+    assert all(p.is_relative_to(folder) for p in paths())
+    assert all(p.is_relative_to(photos / "images") for p in paths("data.image_cache=off"))
+    bench = Benchmark(photos)
+    assert all(bench.image_path(p) == photos / p for p in bench.split("glt/train").path)
+    monkeypatch.setenv(ENV, "off")
+    assert all(p.is_relative_to(photos / "images") for p in paths())
+    assert all(p.is_relative_to(folder) for p in paths("data.image_cache=s64_q90"))
 
 
 def test_smallest_large_enough_cache_is_chosen(photos):
     build_cache(photos, short_side=48, workers=1, progress=False)
     bench = Benchmark(photos)
-    assert bench.use_image_cache() is None  # 56 px needs a short side >= 64: too small
-    assert bench.use_image_cache(image_size=42).short_side == 48
+    assert select_cache(bench) is None  # 56 px needs a short side >= 64: too small
+    assert select_cache(bench, image_size=42).short_side == 48
     build_cache(photos, short_side=100, quality=80, workers=1, progress=False)
     build_cache(photos, short_side=100, workers=1, progress=False)
     build_cache(photos, short_side=80, workers=1, progress=False)
-    assert Benchmark(photos).use_image_cache().short_side == 80
-    assert Benchmark(photos).use_image_cache(image_size=84).folder.name == "s100_q90"
-    assert Benchmark(photos).use_image_cache(100).folder.name == "s100_q90"
-    assert Benchmark(photos).use_image_cache("s100_q80").quality == 80
-    assert Benchmark(photos).use_image_cache("s48_q90").short_side == 48
+    assert select_cache(Benchmark(photos)).short_side == 80
+    assert select_cache(Benchmark(photos), image_size=84).folder.name == "s100_q90"
+    assert select_cache(Benchmark(photos), 100).folder.name == "s100_q90"
+    assert select_cache(Benchmark(photos), "s100_q80").quality == 80
+    assert select_cache(Benchmark(photos), "s48_q90").short_side == 48
     with pytest.raises(GLTError, match="no complete image cache '64'"):
-        Benchmark(photos).use_image_cache(64)
+        select_cache(Benchmark(photos), 64)
 
 
 def test_incomplete_or_stale_cache_is_not_used(photos):
     build_cache(photos, short_side=64, workers=1, progress=False)
     marker = photos / "cache" / "s64_q90" / MARKER
     marker.unlink()  # as after an interrupted run
-    assert Benchmark(photos).use_image_cache() is None
+    assert select_cache(Benchmark(photos)) is None
     build_cache(photos, short_side=64, workers=1, progress=False)
-    assert Benchmark(photos).use_image_cache() is not None
+    assert select_cache(Benchmark(photos)) is not None
     # the split tables change (a rebuilt benchmark): the cache no longer describes them
     bench = Benchmark(photos)
     tables = {n: bench.split(n) for n in bench.manifest.split_names}
     tables["glt/val"] = tables["glt/val"].take(np.array([0, 0]))
     write_benchmark(photos, bench.manifest, tables)
-    assert Benchmark(photos).use_image_cache() is None
+    assert select_cache(Benchmark(photos)) is None
 
 
 def test_absolute_and_outside_paths_are_mirrored(tmp_path, monkeypatch):
@@ -200,7 +227,7 @@ def test_absolute_and_outside_paths_are_mirrored(tmp_path, monkeypatch):
     write_benchmark(root, bench.manifest, tables)
     r = build_cache(root, short_side=64, workers=1, progress=False)
     assert r.images == 14  # "../elsewhere/x" and "/.../elsewhere/x" are one image
-    ds = SplitDataset(Benchmark(root), "glt/train")
+    ds = _dataset(root, "glt/train")
     assert all(Path(p).is_relative_to(root / "cache" / "s64_q90" / "_absolute") and Path(p).is_file()
                for p in ds._paths)
 
@@ -214,7 +241,7 @@ def test_corrupt_or_missing_image_is_a_one_line_cli_error(photos, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("glt: error: cannot read image") and str(bad) in err
     assert not (photos / "cache" / "s64_q90" / MARKER).exists()
-    assert Benchmark(photos).use_image_cache() is None
+    assert select_cache(Benchmark(photos)) is None
     with pytest.raises(GLTError, match=re.escape(f"cannot read image {bad}")):  # from a worker process
         build_cache(photos, short_side=64, workers=2, chunk_size=2, progress=False)
     assert not (photos / "cache" / "s64_q90" / MARKER).exists()
@@ -247,10 +274,10 @@ def test_cli_on_an_in_memory_benchmark_says_so(tmp_path, capsys, monkeypatch):
     assert "decodes once into memory" in out
     n = len(set(np.concatenate([Benchmark(root).split(s).path for s in Benchmark(root).manifest.split_names])))
     assert f": {n} images ({n} written, 0 already there)" in out
-    ds = SplitDataset(Benchmark(root), "glt/train", cache=True)  # lossy copies: not chosen by themselves
+    ds = _dataset(root, "glt/train", cache=True)  # lossy copies: not chosen by themselves
     assert all(Path(p).is_relative_to(root / "images") for p in ds._paths)
     monkeypatch.setenv(ENV, "s16_q90")
-    ds = SplitDataset(Benchmark(root), "glt/train", cache=True)
+    ds = _dataset(root, "glt/train", cache=True)
     assert all(Path(p).is_relative_to(root / "cache" / "s16_q90") for p in ds._paths)
     assert isinstance(ds.image(0), torch.Tensor)
 

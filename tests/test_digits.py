@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import json
 import math
 import re
 import subprocess
@@ -57,6 +58,10 @@ def nearest_name(hue: float) -> str:
 
 
 # ---- structure -----------------------------------------------------------------------------------
+
+
+def test_manifest_records_the_benchmark_kind(bench):
+    assert json.loads((bench.root / "manifest.json").read_text())["kind"] == "colordigits_glt"
 
 
 def test_every_split_of_both_tracks_exists_with_its_images(bench):

@@ -22,7 +22,7 @@ from glt.methods.ifl import center_loss
 
 
 def slow_intra_weights(scores, labels, num_classes, tg_scale=4.0):
-    """The rule of SPEC 6 written class by class, with torch.topk as in the original code."""
+    """The intra-class Pareto rule (docs/ifl.md, "Weights") class by class, with torch.topk as the original."""
     out = np.zeros(len(scores))
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
@@ -95,6 +95,27 @@ def test_weighted_sampler_never_draws_zero_weight():
     assert len(tagged) == 800
     for b in range(0, 800, 8):
         assert sorted(envs[b : b + 8].tolist()) == [0] * 4 + [1] * 4
+
+
+def test_sampler_state_goes_through_explicit_setters():
+    """The loop's `sampler.update(**method.sampler_update(...))` reaches the typed setters; an unknown state is
+    an error that applies nothing, a wrong shape is refused."""
+    labels = np.arange(20) % 4
+    es = EnvironmentSampler(labels, 4, seed=0, samples_per_env=20, batch_size=4)
+    w = np.stack([np.ones(20), (np.arange(20) < 5).astype(float)])
+    es.update(env_weights=w)
+    np.testing.assert_array_equal(es.env_weights, w)
+    tagged = np.array(list(iter(es)))
+    rows, envs = tagged % 20, tagged // 20
+    assert set(rows[envs == 1].tolist()) <= set(range(5)) and set(envs.tolist()) == {0, 1}
+    with pytest.raises(AttributeError, match="bogus.*env_weights"):
+        es.update(env_weights=np.ones((2, 20)), bogus=1)
+    np.testing.assert_array_equal(es.env_weights, w)  # nothing applied
+    with pytest.raises(ValueError, match="shape"):
+        es.set_env_weights(np.ones((3, 20)))
+    ws = WeightedSampler(labels, 4, seed=0, num_samples=200)
+    ws.update(weights=(labels == 2).astype(float), epoch=3)
+    assert ws.epoch == 3 and set(iter(ws)) <= set(np.flatnonzero(labels == 2).tolist())
 
 
 def test_center_loss_gradients():

@@ -23,9 +23,9 @@ from glt.runtime.run_dir import RunDir
 from glt.engine import trainer
 from glt.engine.trainer import Setup, stage_optim, train
 from glt.errors import GLTError
-from glt.methods import METHODS, Context, Output, Stage, resolve_method
+from glt.methods import METHODS, Context, Output, Stage, combinations, resolve_method
 from glt.methods.bbn import reversed_weights
-from glt.methods.ldam import class_balanced_weights, ldam_margins
+from glt.methods.losses import class_balanced_weights, ldam_margins
 from glt.methods.lff import generalized_ce
 from glt.methods.tade import inverse_prior
 from glt.models import create_backbone, create_head
@@ -33,8 +33,8 @@ from glt.models.branched import BranchedBackbone
 
 COUNTS = np.array([6, 3, 1])
 BN_STATS = {"running_mean", "running_var", "num_batches_tracked"}
-IFL_COMBOS = ["ifl+crt", "ifl+lws", "ifl+blsoftmax", "ifl+logit_adj", "ifl+mixup", "ifl+randaug", "ifl+tade",
-              "ifl+ride", "ifl+ldam"]
+# every base method IFL can wrap, from the registry (a new method is trained here without editing this file)
+IFL_COMBOS = ["ifl", *combinations("ifl")]
 # one epoch of every stage; IFL's center loss on from the first epoch and environments rebuilt after it
 SHORT = {"crt": ["method_args.classifier_epochs=1"], "lws": ["method_args.classifier_epochs=1"]}
 IFL_SHORT = ["wrapper_args.alpha_milestones=[0,0]", "wrapper_args.rebuild_after=[0]"]

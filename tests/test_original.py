@@ -170,6 +170,7 @@ def test_import_imagenet_rows_path_map_and_missing(tmp_path):
     m = b.manifest
     assert m.classes == WNIDS and m.attribute_kind == "index" and m.num_attributes == 3
     assert m.image_style == "imagenet" and m.image_size == 112 and m.name == "imagenet_sup_intra_lt"
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "imagenet_glt"
     assert m.info["source"]["glt"]["file"] == str(lt.resolve())
     assert m.info["source"]["cbl"]["file"] == str(bl.resolve())
     assert "test_glt" not in m.tracks["cbl"]  # cbl's empty test_lt is not written
@@ -190,6 +191,7 @@ def test_import_coco_rows_ids_and_kind(tmp_path):
     m = b.manifest
     assert m.attribute_kind == "multilabel" and m.classes == COCO_CLASSES and m.num_attributes == 3
     assert m.info["layout"] == "mscoco-glt"
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "mscoco_glt"
     # the ids are the patch ids as strings, exactly the JSON keys
     assert set(b.split("glt/train").id.tolist()) == set(glt["train"]["label"])
     # no image exists anywhere: everything is missing

@@ -1,6 +1,6 @@
 """`--preset paper`: every method on an ImageNet-GLT-kind and an MSCOCO-GLT-kind benchmark resolves to the
-settings of the original study. The expected values are written out here from the SPEC text (sections 4-6),
-independently of glt.presets."""
+settings of the original study. The expected values are written out here from the recipe the docs state
+(docs/reproduce.md, "What `--preset paper` sets"; docs/methods.md; docs/ifl.md), independently of glt.presets."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from glt.presets import benchmark_kind, paper_preset
 
 NUM_CLASSES = 4
 
-# SPEC 4, both benchmarks
-SPEC4 = {
+# the recipe every method shares, both benchmarks (docs/reproduce.md)
+PAPER_COMMON = {
     "epochs": 100, "batch_size": 256, "lr": 0.1, "momentum": 0.0, "weight_decay": 5e-4, "schedule": "cosine",
     "image_size": 112, "backbone": "resnext50_32x4d",
 }
 CROP_SCALE = {"imagenet": 0.08, "mscoco": 0.5}  # RandomResizedCrop lower scale; MSCOCO-GLT: scale (0.5, 1)
-# SPEC 5 (lr multipliers per epoch of 100 are checked through the schedule below)
+# per method (docs/methods.md; lr multipliers per epoch of 100 are checked through the schedule below)
 WEIGHT_DECAY = {"ldam": 2e-4, "ride": 2e-4}  # alone; every IFL / IRM combination keeps 5e-4 (see ORIGINAL below)
 MULTISTEP = {"ldam": ([80, 90], 0.01), "ride": ([60, 80], 0.1), "bbn": ([60, 80], 0.1)}
 METHOD_ARGS = {
@@ -40,7 +40,7 @@ METHOD_ARGS = {
     "tade": {"tau": 2.0},
 }
 TDE_ALPHA = {"imagenet": 2.0, "mscoco": 1.0}
-# SPEC 6: IFL's schedule and environments; the published numbers used the original budget (N per environment)
+# IFL's schedule and environments (docs/ifl.md); the published numbers used the original budget (N per environment)
 IFL_ARGS = {
     "rebuild_after": [60, 80], "alpha_milestones": [60, 80], "alphas": [0.0, 0.001, 0.005], "center_lr": 0.5,
     "sample_scale": 4.0, "env_rule": "intra", "num_envs": 2, "budget": "original",
@@ -76,8 +76,8 @@ def _bench(root: Path, name: str, info: dict, multilabel: bool = False, style: s
 def benches(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("presets")
     return {
-        "imagenet": _bench(tmp / "imagenet", "imagenet-glt", {"builder": "imagenet", "recipe": "SPEC 2.1"}),
-        "mscoco": _bench(tmp / "mscoco", "mscoco-glt", {"builder": "coco", "recipe": "SPEC 2.2"}, multilabel=True),
+        "imagenet": _bench(tmp / "imagenet", "imagenet-glt", {"builder": "imagenet", "recipe": "ImageNet-GLT (docs/build.md)"}),
+        "mscoco": _bench(tmp / "mscoco", "mscoco-glt", {"builder": "coco", "recipe": "MSCOCO-GLT (docs/coco.md)"}, multilabel=True),
         "folder": _bench(tmp / "folder", "flowers-glt", {"builder": "folder"}),
         "import_imagenet": _bench(tmp / "imp_in", "imagenet_sup_intra_lt",
                                   {"builder": "import", "layout": "imagenet-glt"}),
@@ -105,16 +105,16 @@ def test_paper_preset_matches_spec(benches, kind, method):
     cfg = build_config(method=method, benchmark=benches[kind], preset="paper")
     base = resolve_method(method).base.name
     wrapper = resolve_method(method).wrapper
-    assert cfg.epochs == SPEC4["epochs"]
-    assert cfg.data.batch_size == SPEC4["batch_size"]
-    assert cfg.data.image_size == SPEC4["image_size"]
+    assert cfg.epochs == PAPER_COMMON["epochs"]
+    assert cfg.data.batch_size == PAPER_COMMON["batch_size"]
+    assert cfg.data.image_size == PAPER_COMMON["image_size"]
     assert cfg.data.crop_scale_min == CROP_SCALE[kind]
     assert cfg.data.augment == ("randaugment" if base == "randaug" else "default")
-    assert cfg.model.backbone == ("resnet50" if base == "bbn" else SPEC4["backbone"])  # BBN: models/ResNet_BBN.py
+    assert cfg.model.backbone == ("resnet50" if base == "bbn" else PAPER_COMMON["backbone"])  # BBN: models/ResNet_BBN.py
     assert cfg.model.weights is None and cfg.model.weights_file is None
-    assert cfg.optim.lr == SPEC4["lr"]
+    assert cfg.optim.lr == PAPER_COMMON["lr"]
     assert cfg.optim.momentum == 0.0 and not cfg.optim.nesterov  # as the published numbers
-    wd = SPEC4["weight_decay"] if wrapper else WEIGHT_DECAY.get(base, SPEC4["weight_decay"])
+    wd = PAPER_COMMON["weight_decay"] if wrapper else WEIGHT_DECAY.get(base, PAPER_COMMON["weight_decay"])
     assert cfg.optim.weight_decay == wd
     assert cfg.optim.warmup_epochs == 0
     for key, value in METHOD_ARGS.get(base, {}).items():

@@ -12,6 +12,7 @@ from glt.cli.main import main
 from glt.config import build_config
 from glt.engine.trainer import train
 from glt.evaluation.score import score_predictions
+from glt.runtime.layout import PROTOCOLS
 
 
 def cli(*args):
@@ -28,7 +29,7 @@ def run_folder(tiny_benchmark, tmp_path_factory):
 
 
 def test_run_writes_protocols_and_files(run_folder, tiny_benchmark):
-    res = json.loads((run_folder / "results.json").read_text())
+    res = json.loads((run_folder / PROTOCOLS).read_text())
     assert res["method"] == "logit_adj"
     for p in ("CLT", "GLT", "ALT"):
         for k in ("accuracy", "precision", "f1"):
@@ -57,9 +58,9 @@ def test_saved_predictions_rescore_to_the_same_metrics(run_folder, tiny_benchmar
 
 
 def test_eval_rescores_a_run(run_folder, capsys):
-    before = json.loads((run_folder / "results.json").read_text())
+    before = json.loads((run_folder / PROTOCOLS).read_text())
     assert cli("eval", run_folder) == 0
-    after = json.loads((run_folder / "results.json").read_text())
+    after = json.loads((run_folder / PROTOCOLS).read_text())
     assert after["GLT"]["accuracy"] == before["GLT"]["accuracy"]
 
 
@@ -70,8 +71,8 @@ def test_report_collects_seeds(run_folder, tmp_path, tiny_benchmark):
     out = tmp_path / "report"
     assert cli("report", run_folder, second, "--out", out) == 0
     summary = json.loads((out / "results.json").read_text())
-    a = json.loads((run_folder / "results.json").read_text())["CLT"]["accuracy"]
-    b = json.loads((second / "results.json").read_text())["CLT"]["accuracy"]
+    a = json.loads((run_folder / PROTOCOLS).read_text())["CLT"]["accuracy"]
+    b = json.loads((second / PROTOCOLS).read_text())["CLT"]["accuracy"]
     assert summary["logit_adj"]["CLT"]["accuracy"]["mean"] == pytest.approx((a + b) / 2)
     assert summary["logit_adj"]["CLT"]["accuracy"]["std"] == pytest.approx(np.std([a, b], ddof=1))
     assert summary["logit_adj"]["CLT"]["seeds"] == 2
@@ -143,7 +144,7 @@ def test_sweep_runs_skips_complete_and_prints_commands(tiny_benchmark, tmp_path,
     assert set(summary) == {"ce", "logit_adj"} and summary["ce"]["GLT"]["seeds"] == 2
     for m in ("ce", "logit_adj"):
         for s in (0, 1):
-            r = json.loads((out / "runs" / m / f"seed{s}" / "results.json").read_text())
+            r = json.loads((out / "runs" / m / f"seed{s}" / PROTOCOLS).read_text())
             assert (r["method"], r["seed"]) == (m, s)
     # a second sweep trains nothing again: the run folders are complete
     stamp = (out / "runs" / "ce" / "seed0" / "glt" / "eval.json").stat().st_mtime_ns

@@ -94,6 +94,9 @@ class TrainConfig:
     # every 10th epoch and the last (utils/checkpoint_utils.py, checkpoint_step 10; --preset paper)
     select_every: int = 1
     tensorboard: bool = False  # also log to TensorBoard event files in <run>/tensorboard (optional dependency)
+    # also score the test splits after every epoch into metrics.jsonl ("test" entry), so model selection can pick
+    # any epoch by any rule afterwards (`glt report --select`); `glt sweep --search` sets it (docs/search.md)
+    log_test_metrics: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -108,10 +111,16 @@ STYLE_PRESETS: dict[str, dict[str, Any]] = {
         # 16 px keep everything the 8x8 digits carry; one thread beats two on 2 cores for a model this small
         "threads": 1,
         "data": {"batch_size": 64, "num_workers": 0, "image_size": 16},
-        "model": {"backbone": "small_cnn", "options": {"width": 16}},
+        "model": {"backbone": "small_cnn"},
         "optim": {"lr": 0.05, "weight_decay": 5e-4},
     },
     "imagenet": {},
+}
+# Options a benchmark style gives one backbone only (style -> backbone -> options), set after every merge
+# when the run ends up on that backbone and nothing else set the option: another backbone (timm:...,
+# open_clip:...) on ColorDigits-GLT must not receive the small CNN's `width`.
+STYLE_BACKBONE_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "small": {"small_cnn": {"width": 16}},
 }
 
 # Named presets (`--preset NAME`): name -> function (benchmark manifest, method name, benchmark folder) ->
@@ -133,6 +142,22 @@ def _flatten(d: Any, prefix: str = "") -> list[str]:
             out += _flatten(v, f"{prefix}{k}.")
             out.append(f"{prefix}{k}")
     return out
+
+
+def _leaves(d: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of the non-mapping values of a nested dict (an empty mapping counts as a value)."""
+    if isinstance(d, dict) and d:
+        return [k for key, v in d.items() for k in _leaves(v, f"{prefix}{key}.")]
+    return [prefix[:-1]] if prefix else []
+
+
+def _record(sources: dict[str, str] | None, layer, label: str) -> None:
+    """Mark every key a merge layer sets as coming from `label` (a later layer overwrites an earlier one)."""
+    if sources is None:
+        return
+    container = layer if isinstance(layer, dict) else OmegaConf.to_container(layer, resolve=False)
+    for key in _leaves(container):
+        sources[key] = label
 
 
 def _merge(base, other, source: str):
@@ -178,9 +203,12 @@ def build_config(
     preset: str | None = None,
     image_style: str | None = None,
     extra: dict[str, Any] | None = None,
+    sources: dict[str, str] | None = None,
 ):
     """Resolve a run config. The method (from `method`, the YAML or the overrides) decides which
-    `method_args` (and wrapper settings) are valid."""
+    `method_args` (and wrapper settings) are valid. A `sources` dict is filled with where each value came
+    from (dotted key -> "default", "benchmark style small", "method ldam", "wrapper ifl", "preset paper",
+    "file X.yaml", "command line", "override"); it only records, the result is the same without it."""
     from glt.methods import resolve_method
 
     user = OmegaConf.create({})
@@ -209,10 +237,12 @@ def build_config(
         TrainConfig(method_args=spec.settings_cls(), wrapper_args=spec.wrapper_settings())
     )
     cfg = schema
+    _record(sources, schema, "default")
     if image_style is not None:
         if image_style not in STYLE_PRESETS:
             raise GLTError(f"unknown image style '{image_style}' in the benchmark manifest")
         cfg = _merge(cfg, OmegaConf.create(STYLE_PRESETS[image_style]), "style preset")
+        _record(sources, STYLE_PRESETS[image_style], f"benchmark style {image_style}")
     # the merge order: typed defaults < benchmark style < benchmark kind < the method's own defaults (its base
     # method's, then its wrapper's) < --preset < YAML < command line < key=value. The preset comes after the
     # method defaults: it is the whole recipe of the original for that exact method name (e.g. ifl+ldam keeps
@@ -223,9 +253,12 @@ def build_config(
         kind = kind_defaults(manifest)
         if kind:
             cfg = _merge(cfg, OmegaConf.create(kind), "benchmark kind defaults")
-    for cls in (spec.base, spec.wrapper):  # deep merges, so a wrapper's optim keys keep the base's others
+            _record(sources, kind, "benchmark kind")
+    layers = ((spec.base, f"method {spec.base.name}"), (spec.wrapper, f"wrapper {getattr(spec.wrapper, 'name', '')}"))
+    for cls, label in layers:  # deep merges, so a wrapper's optim keys keep the base's others
         if cls is not None and cls.train_defaults:
             cfg = _merge(cfg, OmegaConf.create(dict(cls.train_defaults)), f"method {name} defaults")
+            _record(sources, dict(cls.train_defaults), label)
     if preset is not None:
         if preset not in PRESETS:
             raise unknown_name("preset", preset, PRESETS)
@@ -236,9 +269,18 @@ def build_config(
         bench = Benchmark(str(bench_dir))  # the manifest only (a few ms): the split tables are not read
         settings = PRESETS[preset](bench.manifest, str(name), str(bench.root))
         cfg = _merge(cfg, OmegaConf.create(settings), f"preset {preset}")
+        _record(sources, settings, f"preset {preset}")
     cfg = _merge(cfg, user, yaml_file or "config")
+    _record(sources, user, f"file {yaml_file}")
     cfg = _merge(cfg, given, "command line")
+    _record(sources, given, "command line")
     cfg = _merge(cfg, cli, "override")
+    _record(sources, cli, "override")
+    for key, value in STYLE_BACKBONE_OPTIONS.get(image_style, {}).get(str(cfg.model.backbone), {}).items():
+        if key not in cfg.model.options:
+            cfg.model.options[key] = value
+            if sources is not None:
+                sources[f"model.options.{key}"] = f"benchmark style {image_style}"
     if OmegaConf.is_missing(cfg.data, "benchmark"):
         raise GLTError("no benchmark given (--benchmark DIR or data.benchmark=DIR)")
     if cfg.data.track not in ("glt", "cbl"):

@@ -1,16 +1,19 @@
-"""`glt run`: one method, both training tracks, the three protocols (docs/metrics.md) in results.json."""
+"""`glt run`: one method, both training tracks, the three protocols (docs/metrics.md) in protocols.json
+(the file names: glt.runtime.layout)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from glt.config import build_config
-from glt.runtime.run_dir import DEMO_LAYOUT, PROTOCOL_LAYOUT, RunDir, check_layout_folder, finish_claim
 from glt.errors import GLTError
 from glt.evaluation import PROTOCOLS
-from glt.io import read_json, write_json
+from glt.io import read_json
+from glt.runtime import layout
+from glt.runtime.owned_files import check_layout_folder
+from glt.runtime.run_dir import RunDir, finish_claim
 
-RESULTS = "results.json"
+RESULTS = layout.PROTOCOLS  # kept for callers that import it (cli/report.py): prefer has_protocol_results
 
 
 def protocol_results(track_results: dict[str, dict]) -> dict:
@@ -35,7 +38,7 @@ def run_protocols(
     resume: bool = False,
     overwrite: bool = False,
 ) -> dict:
-    """Train `method` on each track's training set into OUT/<track>/ and write OUT/results.json. Both
+    """Train `method` on each track's training set into OUT/<track>/ and write OUT/protocols.json. Both
     tracks' configs and the folder are checked before the first training starts."""
     # imported here, so reading results (glt report) does not load torch
     from glt.runtime import distributed as dist
@@ -61,7 +64,7 @@ def run_protocols(
         "train_class_counts": counts,
     }
     if dist.is_main():
-        write_json(out / RESULTS, summary)
+        layout.write_protocols(out, summary)
     return summary
 
 
@@ -81,19 +84,19 @@ def train_run(cfg, out: str | Path, resume: bool = False, overwrite: bool = Fals
 
 
 def check_protocol_folder(out: Path, overwrite: bool) -> None:
-    """A `glt run` folder (glt/, cbl/, results.json)."""
-    check_layout_folder(out, PROTOCOL_LAYOUT, "run", overwrite)
+    """A `glt run` folder (glt/, cbl/, protocols.json)."""
+    check_layout_folder(out, layout.PROTOCOL_LAYOUT, "run", overwrite)
 
 
 def check_sweep_folder(out: Path) -> None:
     """A sweep (or demo) folder; a benchmark that `glt build digits` wrote into OUT/benchmark counts as
     glt's, as in the demo and benchmarks/zoo_sweep.sh."""
-    check_layout_folder(out, DEMO_LAYOUT, "sweep")
+    check_layout_folder(out, layout.DEMO_LAYOUT, "sweep")
 
 
 def run_folder(out: str | Path, method: str, seed: int) -> Path:
     """Where a sweep puts one (method, seed) run."""
-    return Path(out) / "runs" / method / f"seed{seed}"
+    return layout.sweep_run(out, method, seed)
 
 
 def sweep(
@@ -142,14 +145,32 @@ def _train_counts(cfg) -> list[int]:
     return b.split(f"{cfg.data.track}/train").class_counts(b.num_classes).tolist()
 
 
+def protocol_files(folder: Path) -> list[Path]:
+    """The protocol results of every `glt run` folder under `folder`: its protocols.json, or the results.json
+    of a folder written before that name (a report's results.json is told apart by its content)."""
+    found = []
+    for name in (layout.PROTOCOLS, layout.OLD_PROTOCOLS):
+        for f in folder.rglob(name):
+            if layout.protocols_file(f.parent) == f:
+                found.append(f)
+    return sorted(found)
+
+
+def has_protocol_results(path: str | Path) -> bool:
+    """A results file, or a folder with a `glt run` folder somewhere under it."""
+    path = Path(path)
+    return path.is_file() or bool(protocol_files(path))
+
+
 def collect_results(paths: list[str | Path]) -> list[tuple[Path, dict]]:
-    """Every results.json under the given folders (or the files themselves)."""
+    """Every `glt run` result (protocols.json; an old folder's results.json) under the given folders (or
+    the files themselves)."""
     found = []
     for p in map(Path, paths):
         if p.is_file():
             found.append(p)
         elif p.is_dir():
-            found += sorted(p.rglob(RESULTS))
+            found += protocol_files(p)
         else:
             raise GLTError(f"no such run folder or results file: {p}")
     runs = []
@@ -158,7 +179,8 @@ def collect_results(paths: list[str | Path]) -> list[tuple[Path, dict]]:
         if "method" in r and any(k in r for k in PROTOCOLS):
             runs.append((f.parent, r))
     if not runs:
-        raise GLTError(f"no run results ({RESULTS} of `glt run`) found under {', '.join(map(str, paths))}")
+        raise GLTError(f"no run results ({layout.PROTOCOLS} of `glt run`, or {layout.OLD_PROTOCOLS} of an older glt) "
+                       f"found under {', '.join(map(str, paths))}")
     return runs
 
 

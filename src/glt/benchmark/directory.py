@@ -31,8 +31,6 @@ class Benchmark:
         path = self.root / MANIFEST
         self.manifest = Manifest.from_dict(read_json(path, "manifest"), str(path))
         self._splits: dict[str, SplitTable] = {}
-        self._image_cache = None  # glt.data.image_cache.ImageCache, chosen on the first image_path call
-        self._image_cache_chosen = False
 
     @property
     def name(self) -> str:
@@ -65,23 +63,9 @@ class Benchmark:
         return p if p.is_absolute() else self.root / p
 
     def image_path(self, path: str) -> Path:
-        """The file to read for a split row: its copy in a complete image cache (`glt cache`) large
-        enough for the manifest's image size, else the original (see `use_image_cache`)."""
-        if not self._image_cache_chosen:
-            self.use_image_cache()
-        if self._image_cache is not None:
-            return self._image_cache.path(path)
+        """The image file of a split row as the benchmark holds it (a training set-up may read a resized
+        copy instead: glt.data.image_cache)."""
         return self.source_image_path(path)
-
-    def use_image_cache(self, choice: str | int | None = None, image_size: int | None = None):
-        """Choose the image cache `image_path` reads ("auto", "off", a short side or a cache folder
-        name; None: $GLT_IMAGE_CACHE, else "auto") for training at `image_size` (None: the manifest's).
-        Returns the chosen glt.data.image_cache.ImageCache or None. One listing of DIR/cache."""
-        from glt.data.image_cache import select_cache  # glt.data imports this module
-
-        self._image_cache = select_cache(self, choice, image_size)
-        self._image_cache_chosen = True
-        return self._image_cache
 
     def missing_images(self, names: list[str] | None = None) -> dict[str, int]:
         """Count split rows whose image file does not exist (per split)."""

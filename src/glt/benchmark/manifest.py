@@ -18,6 +18,40 @@ TRACK_SPLITS = {
 ALL_SPLIT_NAMES = tuple(f"{t}/{s}" for t, splits in TRACK_SPLITS.items() for s in splits)
 ATTRIBUTE_KINDS = ("index", "multilabel")
 
+# What a benchmark is (the `kind` field): the paper's training settings and normalisation depend on it.
+# None: a hand-made benchmark.
+KINDS = ("imagenet_glt", "mscoco_glt", "colordigits_glt")
+# A manifest written before the field existed: its kind is inferred from the builder recorded in `info`.
+# `folder` and `torchvision` run the ImageNet-GLT recipe on other images (docs/build.md).
+_BUILDER_KINDS = {"imagenet": "imagenet_glt", "folder": "imagenet_glt", "torchvision": "imagenet_glt",
+                  "coco": "mscoco_glt"}
+# `glt import` records the layout of the original files it read (glt.benchmark.original)
+IMPORT_LAYOUT_KINDS = {"imagenet-glt": "imagenet_glt", "mscoco-glt": "mscoco_glt"}
+
+
+class _Infer:
+    """The default of Manifest.kind: infer it from `info` (a manifest of older glt, a test's)."""
+
+    def __repr__(self) -> str:
+        return "INFER"
+
+
+INFER = _Infer()
+
+
+def infer_kind(info: Any, image_style: str) -> str | None:
+    """The kind of a manifest without a `kind` field, from its recorded builder (or imported layout)."""
+    info = info if isinstance(info, dict) else {}
+    builder = info.get("builder")
+    if builder == "digits":
+        return "colordigits_glt"
+    if image_style != "imagenet":
+        return None
+    if builder == "import":
+        layout = info.get("layout")
+        return IMPORT_LAYOUT_KINDS.get(layout) if isinstance(layout, str) else None
+    return _BUILDER_KINDS.get(builder) if isinstance(builder, str) else None
+
 
 def parse_split_name(name: str) -> tuple[str, str]:
     """'glt/test_gbl' -> ('glt', 'test_gbl'), with a clear error for anything else."""
@@ -43,8 +77,13 @@ class Manifest:
     image_style: str = "imagenet"
     image_size: int = 112
     info: dict[str, Any] = field(default_factory=dict)  # builder, seed, options: for the record
+    kind: str | None = INFER  # one of KINDS, or None (hand-made); written by every builder and `glt import`
     format: str = FORMAT
     version: int = VERSION
+
+    def __post_init__(self):
+        if self.kind is INFER:
+            self.kind = infer_kind(self.info, self.image_style)
 
     @property
     def num_classes(self) -> int:
@@ -77,6 +116,9 @@ class Manifest:
             v = getattr(m, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < least:
                 raise GLTError(f"malformed manifest {source}: '{key}' must be an integer >= {least}, not {v!r}")
+        if m.kind is not None and m.kind not in KINDS:
+            raise GLTError(f"malformed manifest {source}: 'kind' must be null or one of {', '.join(KINDS)}, "
+                           f"not {m.kind!r}")
         if m.attribute_kind not in ATTRIBUTE_KINDS:
             raise GLTError(
                 f"malformed manifest {source}: 'attribute_kind' must be one of {', '.join(ATTRIBUTE_KINDS)}"

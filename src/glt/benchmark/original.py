@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from glt.benchmark.directory import Benchmark, write_benchmark
-from glt.benchmark.manifest import Manifest
+from glt.benchmark.manifest import IMPORT_LAYOUT_KINDS, Manifest
 from glt.benchmark.split import SplitTable
 from glt.errors import GLTError
 from glt.benchmark.output import build_output
@@ -383,6 +383,7 @@ def run_import(
         name=name or _default_name(glt_file, lt.layout),
         classes=list(lt.classes),
         attribute_kind="multilabel" if lt.layout == MSCOCO else "index",
+        kind=IMPORT_LAYOUT_KINDS[lt.layout],
         num_attributes=num_attributes,
         attribute_names=list(lt.attribute_names),
         attribute_vector_length=width,

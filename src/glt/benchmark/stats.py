@@ -159,23 +159,53 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
 
 
+SPLIT_ORDER = ("train", "val", "test_glt", "test_cbl", "test_gbl")  # one colour and marker per split kind
+SPLIT_LABELS = {"train": "Train", "val": "Val", "test_glt": "Test-GLT", "test_cbl": "Test-CBL", "test_gbl": "Test-GBL"}
+
+
 def plot_class_distribution(stats: dict, path: Path) -> None:
+    _save(draw_class_distribution(stats), path)
+
+
+def draw_class_distribution(stats: dict):
+    """Images per class of every split, a panel per track. The y axis is linear from 0 to 1 and logarithmic
+    above (symlog), so a class with no image in a split is drawn at a marked 0, not left off a log axis."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     tracks = _tracks(list(stats["splits"]))
-    fig = Figure(figsize=(7, 3.2 * len(tracks)), layout="constrained")
+    fig = Figure(figsize=(8.5, 3.4 * len(tracks)), layout="constrained")
     axes = fig.subplots(len(tracks), 1, squeeze=False)[:, 0]
     for ax, (track, names) in zip(axes, tracks.items()):
+        drawn: dict[str, np.ndarray] = {}
+        top = 1.0
         for name in names:
-            counts = np.asarray(stats["splits"][name]["class_counts"])
-            ax.step(np.arange(len(counts)), np.maximum(counts, 0.8), where="mid", label=name.split("/")[1],
-                    linestyle=("-", "--", "-.", ":")[names.index(name) % 4])
-        ax.set_yscale("log")
-        ax.set_xlabel("class label (0 = largest)")
-        ax.set_ylabel("images")
-        ax.set_title(f"track {track}: images per class")
-        ax.legend(fontsize=8)
-    _save(fig, path)
+            split = name.split("/")[1]
+            k = SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER) + len(drawn)
+            counts = np.asarray(stats["splits"][name]["class_counts"], dtype=np.float64)
+            x = np.arange(len(counts))
+            label = SPLIT_LABELS.get(split, split) + (f"-{track.upper()}" if split == "train" else "")
+            same = [n for n, c in drawn.items() if np.array_equal(c, counts)]
+            if same:  # identical counts would hide this line: a hollow, larger marker and a note
+                label += f" (= {same[0]})"
+            ax.plot(x, counts, marker="osDv^"[k % 5], ms=8 if same else 4, mfc="none" if same else None,
+                    lw=1, color=f"C{k}", label=label)
+            zero = counts == 0
+            if zero.any():  # a class missing from the split
+                ax.plot(x[zero], counts[zero], ls="none", marker="x", ms=9, mew=2, color=f"C{k}", clip_on=False)
+            drawn[label] = counts
+            top = max(top, float(counts.max(initial=0)))
+        ax.set_yscale("symlog", linthresh=1, linscale=0.4)
+        ax.set_ylim(0, top * 2)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.axhspan(0, 1, color="0.93", zorder=0)  # the linear band that holds the zeros
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("class label (0 = largest class of Train-GLT)")
+        ax.set_ylabel("images of the class\n(0, then log scale)")
+        ax.set_title(f"track {track}: images per class in each split (x at 0: no image)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="split", title_fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
 
 
 def plot_attribute_distribution(stats: dict, path: Path) -> None:

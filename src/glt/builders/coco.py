@@ -566,6 +566,7 @@ def build_coco(
             name=name,
             classes=classes,
             attribute_kind="multilabel",
+            kind="mscoco_glt",
             num_attributes=3,
             attribute_names=list(objects.attribute_names),
             attribute_vector_length=objects.present.shape[1],

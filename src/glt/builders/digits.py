@@ -434,6 +434,7 @@ def build_digits(
         image_style="small",
         image_size=int(image_size),
         info=info,
+        kind="colordigits_glt",
     )
 
     with build_output(out, overwrite) as tmp:

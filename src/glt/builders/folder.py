@@ -347,6 +347,7 @@ def build_into(
         if opts.clusters == 6 else [f"pretext attribute {a}" for a in range(NUM_ATTRIBUTES)],
         image_style="imagenet",
         image_size=112,
+        kind="imagenet_glt",  # the ImageNet-GLT recipe, whatever the images (imagenet, folder, torchvision)
         info={
             "builder": opts.preset,
             "recipe": "ImageNet-GLT (docs/build.md)",

@@ -7,12 +7,17 @@ def add_config_args(p) -> None:
     p.add_argument("--config", dest="yaml_file", metavar="YAML", help="a YAML config file")
     p.add_argument("--preset", choices=["paper"], help="'paper': the original study's settings for ImageNet-GLT / MSCOCO-GLT benchmarks, "
                    "momentum 0 included (docs/reproduce.md, docs/fidelity.md)")
+    p.add_argument("--backbone", help="the backbone (model.backbone): small_cnn, a torchvision name, timm:NAME, "
+                   "open_clip:ARCH; `glt backbones` lists them (docs/foundation.md)")
+    p.add_argument("--weights", metavar="NAME|FILE", help="published weights by name (model.weights: DEFAULT, "
+                   "IMAGENET1K_V2, an open_clip pretrained tag...) or a local weights file (model.weights_file)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, anywhere after the command, e.g. epochs=30 optim.lr=0.05")
 
 
-def train_config(args):
-    """The resolved config of `glt train` (and `glt config`) from its parsed arguments."""
+def train_config(args, sources: dict[str, str] | None = None):
+    """The resolved config of `glt train` (and `glt config`) from its parsed arguments; `sources`, when given,
+    receives where each value came from (glt.config.build_config)."""
     from glt.config import build_config
 
     extra = {}
@@ -21,7 +26,7 @@ def train_config(args):
     if args.seed is not None:
         extra["seed"] = args.seed
     return build_config(method=args.method, benchmark=args.benchmark, yaml_file=args.yaml_file,
-                        overrides=args.overrides, preset=args.preset, extra=extra)
+                        overrides=args.overrides, preset=args.preset, extra=extra, sources=sources)
 
 
 def add_out_args(p) -> None:
@@ -70,6 +75,7 @@ def check_benchmark_out(path, overwrite: bool):
     a benchmark, never a folder of the user's."""
     import os
 
+    from glt.benchmark.directory import MANIFEST
     from glt.errors import GLTError
 
     p = check_out_folder(path)
@@ -81,7 +87,23 @@ def check_benchmark_out(path, overwrite: bool):
     if not overwrite:
         raise GLTError(f"output folder {p} already exists and is not empty (it holds {entries[0]}); use another "
                        "--out, or --overwrite to replace a benchmark folder")
-    if not (p / "manifest.json").is_file():
+    if not (p / MANIFEST).is_file():
         raise GLTError(f"output folder {p} holds {entries[0]}, which glt did not write (it is not a benchmark "
                        "folder); --overwrite replaces only a benchmark: move it away or use another --out")
     return p
+
+
+_WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+
+
+def backbone_overrides(args) -> list[str]:
+    """`--backbone` / `--weights` as the config overrides they stand for; a `--weights` value that is a file
+    (or looks like a path) is model.weights_file, anything else a published weights name."""
+    import os
+
+    out = [f"model.backbone={args.backbone}"] if getattr(args, "backbone", None) else []
+    w = getattr(args, "weights", None)
+    if w:
+        is_file = os.path.exists(w) or os.sep in w or w.endswith(_WEIGHT_FILE_SUFFIXES)
+        out += [f"model.weights_file={w}", "model.weights=null"] if is_file else [f"model.weights={w}", "model.weights_file=null"]
+    return out

@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--track", choices=["glt", "cbl"], help="training track (default glt)")
     p.add_argument("--seed", type=int)
     p.add_argument("--original", action="store_true", help="print in the original code's config layout")
+    p.add_argument("--sources", action="store_true",
+                   help="print every setting with where its value came from (default, benchmark style / kind, "
+                   "method, wrapper, preset, file, command line, override)")
     add_config_args(p)
     p.set_defaults(func=run)
 
@@ -30,11 +33,31 @@ def run(args) -> int:
     from glt.cli.common import train_config
     from glt.config import to_yaml
 
-    cfg = train_config(args)
-    if args.original:
+    sources: dict[str, str] | None = {} if args.sources else None
+    cfg = train_config(args, sources)
+    if sources is not None:
+        print(sources_text(cfg, sources), end="")
+    elif args.original:
         from glt.presets import original_view
 
         print(yaml.safe_dump(original_view(cfg), sort_keys=False, default_flow_style=None), end="")
     else:
         print(to_yaml(cfg), end="")
     return 0
+
+
+def sources_text(cfg, sources: dict[str, str]) -> str:
+    """One line per setting: `key: value  # source`, in the config's order."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from glt.config import _leaves
+
+    lines = []
+    for key in _leaves(OmegaConf.to_container(cfg, resolve=True)):
+        value = OmegaConf.select(cfg, key)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        lines.append(f"{key}: {json.dumps(value)}  # {sources.get(key, 'default')}")
+    return "\n".join(lines) + "\n"

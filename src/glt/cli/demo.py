@@ -28,28 +28,31 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from glt.benchmark import Benchmark
+    from glt.benchmark.directory import MANIFEST
     from glt.builders.digits import build_digits
     from glt.cli.common import parse_names, parse_seeds
-    from glt.runtime.run_dir import DEMO_LAYOUT, check_layout_folder, remove_layout
+    from glt.runtime import layout
+    from glt.runtime.owned_files import check_layout_folder, remove_layout
     from glt.experiment import check_sweep_settings, sweep
     from glt.report.write import write_report
 
     t0 = time.perf_counter()
     out = Path(args.out)
-    bench = out / "benchmark"
+    bench = out / layout.BENCHMARK
     methods, seeds = parse_names(args.methods), parse_seeds(args.seeds)
     # everything is checked before anything is built or deleted (the benchmark may not exist yet: its style is known)
     check_sweep_settings(bench, methods, seeds, overrides=args.overrides, image_style="small")
-    check_layout_folder(out, DEMO_LAYOUT, "demo", args.overwrite)
+    check_layout_folder(out, layout.DEMO_LAYOUT, "demo", args.overwrite)
     if args.overwrite and out.is_dir():
-        remove_layout(out, DEMO_LAYOUT, keep=())
-    if not (bench / "manifest.json").is_file():
+        remove_layout(out, layout.DEMO_LAYOUT, keep=())
+    if not (bench / MANIFEST).is_file():
         print(f"building ColorDigits-GLT into {bench} ...")
         build_digits(bench)
     Benchmark(bench)  # validates
     runs = sweep(str(bench), methods, seeds, out, overrides=args.overrides, check_folder=False)
     table = write_report(runs, out, title="glt demo: ColorDigits-GLT")
     print(f"\n{table}\n")
-    print(f"percent, mean ± std over seeds; written to {out}/results.md, results.json, results.csv, figures/")
+    print(f"percent, mean ± std over seeds; written to {out}/{layout.REPORT_MD}, {layout.REPORT_JSON}, "
+          f"{layout.REPORT_CSV}, {layout.FIGURES}/")
     print(f"demo wall time: {time.perf_counter() - t0:.0f} s")
     return 0

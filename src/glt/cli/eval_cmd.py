@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
         "eval", help="score a trained run on its track's test splits",
         description="Load RUN_DIR's best-validation checkpoint, predict every test split of its track, and write "
         "predictions/ and eval.json. A folder of `glt run` (with glt/ and cbl/) is evaluated whole and its "
-        "results.json rewritten.",
+        "protocols.json rewritten (an older glt's results.json is read, and replaced by it).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--benchmark", help="use this benchmark directory instead of the one in the run's config "
@@ -23,12 +23,13 @@ def _load_one(run_dir: Path, benchmark: str | None):
     """The run's Setup with its best checkpoint loaded (and checked): nothing is written yet."""
     import os
 
+    from glt.config import validate_config
+    from glt.engine.trainer import Setup
     from glt.runtime.checkpoint import load_checkpoint
     from glt.runtime.run_dir import RunDir
-    from glt.engine.trainer import Setup
 
     rd = RunDir(run_dir)
-    cfg = rd.load_config()
+    cfg = rd.load_config(validate_config)
     if benchmark:
         cfg.data.benchmark = os.path.abspath(benchmark)
     setup = Setup(cfg)
@@ -45,8 +46,9 @@ def _eval_one(loaded) -> dict:
 
 def run(args) -> int:
     from glt.errors import GLTError
-    from glt.experiment import RESULTS, is_run_folder, protocol_results
-    from glt.io import read_json, write_json
+    from glt.experiment import is_run_folder, protocol_results
+    from glt.io import read_json
+    from glt.runtime import layout
 
     root = Path(args.run_dir)
     if not root.exists():
@@ -61,15 +63,15 @@ def run(args) -> int:
         res = _eval_one(_load_one(root, args.benchmark))
         print(json.dumps({s: {k: m[k] for k in ("accuracy", "precision", "f1")} for s, m in res.items()}, indent=2))
         return 0
-    tracks = [t for t in ("glt", "cbl") if is_run_folder(root / t)]
+    tracks = [t for t in layout.TRACKS if is_run_folder(root / t)]
     if not tracks:
         raise GLTError(f"{root} is neither a run folder (config.yaml) nor a `glt run` folder (glt/, cbl/)")
-    path = root / RESULTS
-    summary = read_json(path, "results file") if path.is_file() else {}
+    old = layout.protocols_file(root)  # an older glt's results.json is read, protocols.json written
+    summary = read_json(old, "results file") if old is not None else {}
     loaded = {t: _load_one(root / t, args.benchmark) for t in tracks}  # every track checked before any is written
     results = {t: _eval_one(x) for t, x in loaded.items()}
     summary.update(protocol_results(results))
-    write_json(path, summary)
+    layout.write_protocols(root, summary)
     print(json.dumps({p: {k: summary[p][k] for k in ("accuracy", "precision", "f1")}
                       for p in ("CLT", "GLT", "ALT") if p in summary}, indent=2))
     return 0

@@ -36,6 +36,8 @@ COMMANDS = [
     "methods",
     "config_cmd",
     "convert_attributes",
+    "backbones",
+    "features",
 ]
 
 
@@ -78,6 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if rest:
             sub = _subparser(parser, args)
             sub.error(f"unrecognized arguments: {' '.join(rest)}")
+    if isinstance(getattr(args, "overrides", None), list):  # a command with config overrides (add_config_args)
+        from glt.cli.common import backbone_overrides
+
+        args.overrides = [*backbone_overrides(args), *args.overrides]  # explicit key=value still wins
     return args
 
 

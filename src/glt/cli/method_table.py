@@ -2,6 +2,21 @@
 prints, without importing torch. Do not edit; tests/test_training.py checks it is current."""
 
 TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing branches with cumulative learning',
+                     'settings': [('branch_blocks', 1),
+                                  ('branch_stages', 1),
+                                  ('branch_init', 'auto'),
+                                  ('alpha_rule', 'original'),
+                                  ('branch_batch', 'full'),
+                                  ('milestones', [0.6, 0.8])],
+                     'train_defaults': {'optim': {'schedule': 'multistep', 'gamma': 0.1}},
+                     'paper': {'model': {'backbone': 'resnet50'},
+                               'method_args': {'milestones': [0.6, 0.8],
+                                               'branch_blocks': 1,
+                                               'alpha_rule': 'original',
+                                               'branch_batch': 'full'},
+                               'optim': {'schedule': 'multistep', 'gamma': 0.1}},
+                     'paper_by_kind': {},
+                     'search_space': {},
                      'doc': 'BBN (Zhou et al. 2020) as the original trains it (train_bbn.py, '
                             'models/ResNet_BBN.py): two branches\n'
                             '    share the backbone up to its last residual block, and each owns its own '
@@ -25,57 +40,57 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                             '    the other (2 x data.batch_size images a step, N / data.batch_size steps an '
                             'epoch: `Stage.batch_scale` 2);\n'
                             '    `split`: one batch of data.batch_size holds half\n'
-                            '    of each (2N / data.batch_size steps). Draws are paired in order.',
-                     'settings': [('branch_blocks', 1),
-                                  ('branch_stages', 1),
-                                  ('branch_init', 'auto'),
-                                  ('alpha_rule', 'original'),
-                                  ('branch_batch', 'full'),
-                                  ('milestones', [0.6, 0.8])],
-                     'train_defaults': {'optim': {'schedule': 'multistep', 'gamma': 0.1}}},
+                            '    of each (2N / data.batch_size steps). Draws are paired in order.'},
              'blsoftmax': {'description': 'Balanced Softmax: CE on logits + log(training class prior)',
+                           'settings': [('prior_power', 1.0)],
+                           'train_defaults': {},
+                           'paper': {'method_args': {'prior_power': 1.0}},
+                           'paper_by_kind': {},
+                           'search_space': {'method_args.prior_power': 'uniform [0.5, 1.5]'},
                            'doc': 'Balanced Softmax (Ren et al. 2020): cross-entropy on logits + log prior '
                                   'during training, so the\n'
                                   "    model's own logits estimate the balanced posterior; plain logits at "
-                                  'test time.',
-                           'settings': [('prior_power', 1.0)],
-                           'train_defaults': {}},
+                                  'test time.'},
              'ce': {'description': 'cross-entropy baseline with instance-balanced sampling',
-                    'doc': '',
                     'settings': [],
-                    'train_defaults': {}},
+                    'train_defaults': {},
+                    'paper': {},
+                    'paper_by_kind': {},
+                    'search_space': {},
+                    'doc': ''},
              'crt': {'description': 'decoupling: re-train the classifier on the frozen backbone with '
                                     'class-aware sampling',
-                     'doc': 'cRT: stage 1 plain cross-entropy; stage 2 re-initialises the linear classifier '
-                            'and re-trains it\n'
-                            '    alone on the frozen backbone with class-aware sampling (10 epochs, 4 images '
-                            'per class per draw).',
                      'settings': [('classifier_epochs', 10),
                                   ('classifier_lr', None),
                                   ('per_class', 4),
                                   ('samples_per_epoch', None),
                                   ('backbone_mode', 'train'),
                                   ('init_from', None)],
-                     'train_defaults': {}},
+                     'train_defaults': {},
+                     'paper': {'method_args': {'classifier_epochs': 10,
+                                               'per_class': 4,
+                                               'samples_per_epoch': None,
+                                               'backbone_mode': 'train'}},
+                     'paper_by_kind': {},
+                     'search_space': {'method_args.classifier_lr': 'log-uniform [0.01, 0.5]'},
+                     'doc': 'cRT: stage 1 plain cross-entropy; stage 2 re-initialises the linear classifier '
+                            'and re-trains it\n'
+                            '    alone on the frozen backbone with class-aware sampling (10 epochs, 4 images '
+                            'per class per draw).'},
              'focal': {'description': 'focal loss: -(1 - p_y)^gamma log p_y',
+                       'settings': [('gamma', 2.0), ('detach_factor', True)],
+                       'train_defaults': {},
+                       'paper': {'method_args': {'gamma': 2.0, 'detach_factor': True}},
+                       'paper_by_kind': {},
+                       'search_space': {'method_args.gamma': 'uniform [0.5, 5]'},
                        'doc': 'Focal loss (Lin et al. 2017): cross-entropy down-weighted on well-classified '
                               'samples by (1 - p_y)^gamma,\n'
                               '    gamma 2. As in the original (utils/training_utils.py FocalLoss) the '
                               'modulating factor is held constant in\n'
                               '    the backward pass; `detach_factor=false` differentiates through it as in '
-                              'the focal-loss paper.',
-                       'settings': [('gamma', 2.0), ('detach_factor', True)],
-                       'train_defaults': {}},
+                              'the focal-loss paper.'},
              'ldam': {'description': 'LDAM margin loss on a cosine classifier + deferred class-balanced '
                                      're-weighting',
-                      'doc': 'LDAM-DRW (Cao et al. 2019): a cosine classifier (logits = s * cos) trained '
-                             'with label-distribution-aware\n'
-                             '    margins m_c ~ n_c^(-1/4) (largest 0.5) subtracted from the true-class '
-                             'cosine, and deferred re-weighting:\n'
-                             '    class-balanced weights (beta 0.9999) from epoch int(drw_start * epochs) on '
-                             '(`drw_epoch`). The original\n'
-                             "    study's schedule: weight decay 2e-4, learning rate x0.01 at 80% and again "
-                             'at 90% of the epochs.',
                       'settings': [('max_margin', 0.5),
                                    ('scale', 30.0),
                                    ('drw_start', 0.8),
@@ -83,9 +98,34 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                    ('milestones', [0.8, 0.9])],
                       'train_defaults': {'optim': {'weight_decay': 0.0002,
                                                    'schedule': 'multistep',
-                                                   'gamma': 0.01}}},
+                                                   'gamma': 0.01}},
+                      'paper': {'method_args': {'max_margin': 0.5,
+                                                'scale': 30.0,
+                                                'drw_start': 0.8,
+                                                'beta': 0.9999,
+                                                'milestones': [0.8, 0.9]},
+                                'optim': {'weight_decay': 0.0002, 'schedule': 'multistep', 'gamma': 0.01}},
+                      'paper_by_kind': {},
+                      'search_space': {'method_args.beta': 'one of 0.99, 0.999, 0.9999',
+                                       'method_args.drw_start': 'uniform [0.6, 0.9]',
+                                       'method_args.max_margin': 'uniform [0.1, 1]',
+                                       'method_args.scale': 'uniform [10, 64]'},
+                      'doc': 'LDAM-DRW (Cao et al. 2019): a cosine classifier (logits = s * cos) trained '
+                             'with label-distribution-aware\n'
+                             '    margins m_c ~ n_c^(-1/4) (largest 0.5) subtracted from the true-class '
+                             'cosine, and deferred re-weighting:\n'
+                             '    class-balanced weights (beta 0.9999) from epoch int(drw_start * epochs) on '
+                             '(`drw_epoch`). The original\n'
+                             "    study's schedule: weight decay 2e-4, learning rate x0.01 at 80% and again "
+                             'at 90% of the epochs.'},
              'lff': {'description': 'Learning from Failure: a GCE-trained biased model re-weights the '
                                     'debiased one',
+                     'settings': [('q', 0.7), ('ema', 0.0), ('class_max', False), ('biased_init', 'auto')],
+                     'train_defaults': {},
+                     'paper': {'method_args': {'q': 0.7, 'ema': 0.0, 'class_max': False}},
+                     'paper_by_kind': {},
+                     'search_space': {'method_args.ema': 'uniform [0, 0.9]',
+                                      'method_args.q': 'uniform [0.3, 0.9]'},
                      'doc': 'Learning from Failure (Nam et al. 2020) as the original trains it '
                             '(train_lff.py): a biased twin model\n'
                             '    (same architecture, its own random initial weights: the original builds it '
@@ -104,46 +144,64 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                             '    `biased_init`: auto (independent draws unless the backbone is pretrained, '
                             'whose weights both models\n'
                             '    then keep) | independent | copy (the biased model starts from the debiased '
-                            "model's weights).",
-                     'settings': [('q', 0.7), ('ema', 0.0), ('class_max', False), ('biased_init', 'auto')],
-                     'train_defaults': {}},
+                            "model's weights)."},
              'logit_adj': {'description': 'post-hoc logit adjustment: CE training, predict with logits - tau '
                                           '* log(prior)',
-                           'doc': 'Post-hoc logit adjustment (Menon et al. 2021): train with CE, predict '
-                                  'with logits - tau * log prior.',
                            'settings': [('tau', 1.0)],
-                           'train_defaults': {}},
+                           'train_defaults': {},
+                           'paper': {'method_args': {'tau': 1.0}},
+                           'paper_by_kind': {},
+                           'search_space': {'method_args.tau': 'uniform [0.25, 2.5]'},
+                           'doc': 'Post-hoc logit adjustment (Menon et al. 2021): train with CE, predict '
+                                  'with logits - tau * log prior.'},
              'logit_adj_loss': {'description': 'logit-adjusted loss: CE on logits + tau * log(prior), plain '
                                                'logits at test time',
+                                'settings': [('tau', 1.0)],
+                                'train_defaults': {},
+                                'paper': {},
+                                'paper_by_kind': {},
+                                'search_space': {'method_args.tau': 'uniform [0.25, 2.5]'},
                                 'doc': 'Logit-adjusted loss (Menon et al. 2021): cross-entropy on logits + '
                                        'tau * log(training prior), plain\n'
                                        '    logits at test time. tau = 1 is the same loss as Balanced '
-                                       'Softmax; `logit_adj` is the post-hoc variant.',
-                                'settings': [('tau', 1.0)],
-                                'train_defaults': {}},
+                                       'Softmax; `logit_adj` is the post-hoc variant.'},
              'lws': {'description': 'decoupling: learn one logit scale per class on the frozen classifier, '
                                     'class-aware sampling',
-                     'doc': "LWS: stage 1 plain cross-entropy; stage 2 keeps the classifier's weights and "
-                            'learns one scale per\n'
-                            '    class on the frozen backbone with class-aware sampling.',
                      'settings': [('classifier_epochs', 10),
                                   ('classifier_lr', None),
                                   ('per_class', 4),
                                   ('samples_per_epoch', None),
                                   ('backbone_mode', 'train'),
                                   ('init_from', None)],
-                     'train_defaults': {}},
+                     'train_defaults': {},
+                     'paper': {'method_args': {'classifier_epochs': 10,
+                                               'per_class': 4,
+                                               'samples_per_epoch': None,
+                                               'backbone_mode': 'train'}},
+                     'paper_by_kind': {},
+                     'search_space': {'method_args.classifier_lr': 'log-uniform [0.01, 0.5]'},
+                     'doc': "LWS: stage 1 plain cross-entropy; stage 2 keeps the classifier's weights and "
+                            'learns one scale per\n'
+                            '    class on the frozen backbone with class-aware sampling.'},
              'mixup': {'description': 'mixup augmentation with cross-entropy',
+                       'settings': [('alpha', 1.0)],
+                       'train_defaults': {},
+                       'paper': {},
+                       'paper_by_kind': {},
+                       'search_space': {'method_args.alpha': 'log-uniform [0.1, 2]'},
                        'doc': 'Mixup (Zhang et al. 2018): each batch is mixed with a shuffled copy of '
                               'itself,\n'
                               '    x = lam * x_i + (1 - lam) * x_j with lam ~ Beta(alpha, alpha), and the '
                               'loss is\n'
                               '    lam * L(y_i) + (1 - lam) * L(y_j). `Output.extra["mix"] = (y_i, y_j, '
                               "lam)` tells wrappers (IFL's\n"
-                              '    center loss) how the labels were mixed.',
-                       'settings': [('alpha', 1.0)],
-                       'train_defaults': {}},
+                              '    center loss) how the labels were mixed.'},
              'randaug': {'description': 'cross-entropy with RandAugment training augmentation',
+                         'settings': [],
+                         'train_defaults': {'data': {'augment': 'randaugment'}},
+                         'paper': {'data': {'augment': 'randaugment'}},
+                         'paper_by_kind': {},
+                         'search_space': {},
                          'doc': "Cross-entropy with the original's RandAugment added to the training "
                                 'transform after the crop and\n'
                                 "    flip (`data.augment=randaugment`: the `randaugment` 1.0.2 package's "
@@ -153,24 +211,8 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                 '    1-9); everything else is the baseline. '
                                 "`data.augment=randaugment_torchvision` uses torchvision's\n"
                                 '    v2.RandAugment instead (2 operations always applied, magnitude 9); see '
-                                'docs/fidelity.md, section B.',
-                         'settings': [],
-                         'train_defaults': {'data': {'augment': 'randaugment'}}},
+                                'docs/fidelity.md, section B.'},
              'ride': {'description': 'RIDE: 3 experts with LDAM individual losses and a diversity loss',
-                      'doc': 'RIDE (Wang et al. 2021) without routing: 3 experts, each trained with the LDAM '
-                             'margin loss (s 30, max\n'
-                             '    margin 0.5) plus a diversity term `diversity_factor * T^2 * '
-                             'KL(softmax(mean / T) || softmax(expert / T))`\n'
-                             '    (the mean held constant; factor -0.2: experts are pushed apart). After '
-                             '`reweight_after` of the epochs\n'
-                             "    (epoch > 0.8 * epochs, 0-based: from epoch 81 of 100, the original's "
-                             'utils/training_utils.py RIDELoss\n'
-                             '    `set_epoch`: `epoch > reweight_epoch` with reweight_epoch 80), the margin '
-                             'loss uses class-balanced weights\n'
-                             "    (beta 0.9999) and the temperature becomes per-class. The study's schedule: "
-                             'weight decay 2e-4, learning\n'
-                             '    rate x0.1 at 60% and 80% of the epochs. Experts: see `MultiExpert` '
-                             '(reduced width by default).',
                       'settings': [('num_experts', 3),
                                    ('expert_stages', 2),
                                    ('expert_width', 0.75),
@@ -185,9 +227,45 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                    ('milestones', [0.6, 0.8])],
                       'train_defaults': {'optim': {'weight_decay': 0.0002,
                                                    'schedule': 'multistep',
-                                                   'gamma': 0.1}}},
+                                                   'gamma': 0.1}},
+                      'paper': {'method_args': {'num_experts': 3,
+                                                'scale': 30.0,
+                                                'max_margin': 0.5,
+                                                'diversity_factor': -0.2,
+                                                'milestones': [0.6, 0.8],
+                                                'expert_width': 0.75,
+                                                'reweight_after': 0.8},
+                                'optim': {'weight_decay': 0.0002, 'schedule': 'multistep', 'gamma': 0.1}},
+                      'paper_by_kind': {},
+                      'search_space': {'method_args.diversity_factor': 'uniform [-0.5, 0]',
+                                       'method_args.max_margin': 'uniform [0.1, 1]',
+                                       'method_args.scale': 'uniform [10, 64]'},
+                      'doc': 'RIDE (Wang et al. 2021) without routing: 3 experts, each trained with the LDAM '
+                             'margin loss (s 30, max\n'
+                             '    margin 0.5) plus a diversity term `diversity_factor * T^2 * '
+                             'KL(softmax(mean / T) || softmax(expert / T))`\n'
+                             '    (the mean held constant; factor -0.2: experts are pushed apart). After '
+                             '`reweight_after` of the epochs\n'
+                             "    (epoch > 0.8 * epochs, 0-based: from epoch 81 of 100, the original's "
+                             'utils/training_utils.py RIDELoss\n'
+                             '    `set_epoch`: `epoch > reweight_epoch` with reweight_epoch 80), the margin '
+                             'loss uses class-balanced weights\n'
+                             "    (beta 0.9999) and the temperature becomes per-class. The study's schedule: "
+                             'weight decay 2e-4, learning\n'
+                             '    rate x0.1 at 60% and 80% of the epochs. Experts: see `MultiExpert` '
+                             '(reduced width by default).'},
              'tade': {'description': 'TADE: 3 experts for the long-tailed, balanced and inverse class '
                                      'distributions',
+                      'settings': [('expert_stages', 2),
+                                   ('expert_width', 0.75),
+                                   ('expert_init', 'auto'),
+                                   ('scale', 30.0),
+                                   ('tau', 2.0)],
+                      'train_defaults': {},
+                      'paper': {'method_args': {'tau': 2.0, 'expert_width': 0.75}},
+                      'paper_by_kind': {},
+                      'search_space': {'method_args.scale': 'uniform [10, 64]',
+                                       'method_args.tau': 'uniform [1, 3]'},
                       'doc': 'TADE (Zhang et al. 2022): 3 skill-diverse experts on shared early layers, each '
                              'with a cosine classifier\n'
                              '    (s 30): expert 1 learns the training (long-tailed) distribution with '
@@ -200,23 +278,34 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                              'train_tade.py, test_baseline.py).\n'
                              "    The experts are the original's reduced-width RIDE backbone "
                              '(models/ResNet_RIDE.py, `reduce_dimension: True`;\n'
-                             '    see `MultiExpert`).',
-                      'settings': [('expert_stages', 2),
-                                   ('expert_width', 0.75),
-                                   ('expert_init', 'auto'),
-                                   ('scale', 30.0),
-                                   ('tau', 2.0)],
-                      'train_defaults': {}},
+                             '    see `MultiExpert`).'},
              'tau_norm': {'description': 'decoupling: predict with class weights divided by their norm ** '
                                          'tau (no re-training)',
+                          'settings': [('tau', 1.0), ('init_from', None)],
+                          'train_defaults': {},
+                          'paper': {},
+                          'paper_by_kind': {},
+                          'search_space': {'method_args.tau': 'uniform [0, 2]'},
                           'doc': 'tau-normalised classifier: plain cross-entropy training; at test time '
                                  'every class weight vector is\n'
                                  '    divided by its norm ** tau (tau 0: the plain classifier, tau 1: all '
-                                 'norms equal). No second training.',
-                          'settings': [('tau', 1.0), ('init_from', None)],
-                          'train_defaults': {}},
+                                 'norms equal). No second training.'},
              'tde': {'description': 'Deconfound-TDE: multi-head cosine classifier, subtract the direct '
                                     'effect at test time',
+                     'settings': [('num_heads', 2),
+                                  ('tau', 16.0),
+                                  ('gamma', 0.03125),
+                                  ('alpha', 2.0),
+                                  ('balanced_alpha', 0.0),
+                                  ('momentum', 0.995)],
+                     'train_defaults': {},
+                     'paper': {'method_args': {'num_heads': 2,
+                                               'tau': 16.0,
+                                               'gamma': 0.03125,
+                                               'balanced_alpha': 0.0}},
+                     'paper_by_kind': {'imagenet_glt': {'method_args': {'alpha': 2.0}},
+                                       'mscoco_glt': {'method_args': {'alpha': 1.0}}},
+                     'search_space': {'method_args.alpha': 'uniform [0, 3]'},
                      'doc': 'Deconfound-TDE (Tang et al. 2020): a multi-head cosine classifier '
                             '(`causal_norm` head: 2 heads,\n'
                             '    tau 16, gamma 1/32) trained with plain cross-entropy while a moving average '
@@ -229,17 +318,9 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                             'and 0 on class-balanced\n'
                             '    training sets (Train-CBL), where there is no head bias to remove: '
                             '`balanced_alpha` applies when every\n'
-                            '    training class has the same count.',
-                     'settings': [('num_heads', 2),
-                                  ('tau', 16.0),
-                                  ('gamma', 0.03125),
-                                  ('alpha', 2.0),
-                                  ('balanced_alpha', 0.0),
-                                  ('momentum', 0.995)],
-                     'train_defaults': {}}},
+                            '    training class has the same count.'}},
  'wrappers': {'ifl': {'description': "Invariant Feature Learning: environments from the model's own scores + "
                                      'center loss',
-                      'default_base': 'blsoftmax',
                       'settings': [('env_rule', 'intra'),
                                    ('num_envs', 2),
                                    ('sample_scale', 4.0),
@@ -247,20 +328,43 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                    ('epoch_scores', 'last'),
                                    ('undrawn', 'original'),
                                    ('score_logits', 'original'),
-                                   ('center_loss', 'auto'),
-                                   ('triplet_margin', 1.0),
-                                   ('center_update', 'optimizer'),
-                                   ('center_lr', 0.5),
-                                   ('center_ema', 0.9),
                                    ('budget', 'matched'),
                                    ('schedule_epochs', 100),
                                    ('rebuild_after', [60, 80]),
                                    ('rebuild_every_epoch', False),
+                                   ('center_loss', 'auto'),
+                                   ('triplet_margin', 1.0),
+                                   ('center_update', 'optimizer'),
+                                   ('center_lr', 0.5),
+                                   ('center_ema', 0.9),
                                    ('alpha_milestones', [60, 80]),
-                                   ('alphas', [0.0, 0.001, 0.005])],
-                      'train_defaults': {'optim': {'weight_decay': 0.0005}}},
+                                   ('alphas', [0.0, 0.001, 0.005]),
+                                   ('alpha_scale', 1.0)],
+                      'train_defaults': {'optim': {'weight_decay': 0.0005}},
+                      'paper': {'optim': {'weight_decay': 0.0005},
+                                'wrapper_args': {'env_rule': 'intra',
+                                                 'num_envs': 2,
+                                                 'sample_scale': 4.0,
+                                                 'env_scales': 'original',
+                                                 'epoch_scores': 'last',
+                                                 'undrawn': 'original',
+                                                 'score_logits': 'original',
+                                                 'center_loss': 'auto',
+                                                 'triplet_margin': 1.0,
+                                                 'center_update': 'optimizer',
+                                                 'center_lr': 0.5,
+                                                 'budget': 'original',
+                                                 'schedule_epochs': 100,
+                                                 'rebuild_after': [60, 80],
+                                                 'rebuild_every_epoch': False,
+                                                 'alpha_milestones': [60, 80],
+                                                 'alphas': [0.0, 0.001, 0.005]}},
+                      'paper_by_kind': {},
+                      'search_space': {'wrapper_args.alpha_scale': 'log-uniform [0.2, 5]',
+                                       'wrapper_args.center_lr': 'log-uniform [0.05, 2]',
+                                       'wrapper_args.sample_scale': 'uniform [2, 8]'},
+                      'default_base': 'blsoftmax'},
               'irm': {'description': "IRM penalty over IFL's environments",
-                      'default_base': 'ce',
                       'settings': [('env_rule', 'intra'),
                                    ('num_envs', 2),
                                    ('sample_scale', 4.0),
@@ -268,17 +372,32 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                    ('epoch_scores', 'last'),
                                    ('undrawn', 'original'),
                                    ('score_logits', 'original'),
-                                   ('center_loss', 'auto'),
-                                   ('triplet_margin', 1.0),
-                                   ('center_update', 'optimizer'),
-                                   ('center_lr', 0.5),
-                                   ('center_ema', 0.9),
                                    ('budget', 'matched'),
                                    ('schedule_epochs', 100),
                                    ('rebuild_after', [60, 80]),
                                    ('rebuild_every_epoch', True),
                                    ('alpha_milestones', [30, 60, 90]),
                                    ('alphas', [0.001, 0.01, 0.1, 1.0]),
+                                   ('alpha_scale', 1.0),
                                    ('penalty', 'original')],
-                      'train_defaults': {'optim': {'weight_decay': 0.0005}}}},
- 'source_hash': 'd957f6809621dd1ad831cb3862f9bd66c81d286ca4c00d0b787db561e2dfeff5'}
+                      'train_defaults': {'optim': {'weight_decay': 0.0005}},
+                      'paper': {'optim': {'weight_decay': 0.0005},
+                                'wrapper_args': {'env_rule': 'intra',
+                                                 'num_envs': 2,
+                                                 'sample_scale': 4.0,
+                                                 'env_scales': 'original',
+                                                 'epoch_scores': 'last',
+                                                 'undrawn': 'original',
+                                                 'score_logits': 'original',
+                                                 'budget': 'original',
+                                                 'schedule_epochs': 100,
+                                                 'rebuild_every_epoch': True,
+                                                 'penalty': 'original',
+                                                 'alpha_milestones': [30, 60, 90],
+                                                 'alphas': [0.001, 0.01, 0.1, 1.0]}},
+                      'paper_by_kind': {},
+                      'search_space': {'wrapper_args.alpha_scale': 'log-uniform [0.1, 10]',
+                                       'wrapper_args.sample_scale': 'uniform [2, 8]'},
+                      'default_base': 'ce'}},
+ 'common_space': {'optim.lr': 'log-uniform [0.01, 0.5]', 'optim.weight_decay': 'log-uniform [5e-05, 0.005]'},
+ 'source_hash': 'fbcaa7307155c9c8801d2d7a3dff538b8a8979996479ec3af308a9f4d0196a85'}

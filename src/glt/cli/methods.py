@@ -1,10 +1,13 @@
-"""`glt methods [NAME]`: list the method registry, or one method's full settings.
+"""`glt methods [NAME]`: list the method registry, or one method's defaults, paper values and search ranges.
 
 The method classes import torch (seconds to load), so this command reads a static copy of what it
 prints: glt/cli/method_table.py, generated from the registry by `python -m glt.cli.methods --write`.
-The copy records a hash of the method sources (glt/methods/*.py); when they have changed since, the
-command reads the registry itself (slower, never stale). tests/test_training.py checks that the copy
-is current."""
+The copy records a hash of the method sources (glt/methods/*.py); when they have changed since, or when a
+plug-in package adds methods (entry points of the `glt.methods` group), the command reads the registry
+itself (slower, never stale). tests/test_training.py checks that the copy is current.
+
+`python -m glt.cli.methods --names` prints every base method, one a line, `--wrappers` every wrapper, and
+`--combinations WRAPPER` every WRAPPER+NAME the wrapper can wrap (benchmarks/zoo_sweep.sh reads them)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "methods", help="list methods, or show one method's settings",
         description="Without NAME: one line per method (and per wrapper such as ifl). With NAME (e.g. blsoftmax, "
-        "ifl+ce): its description and every setting with its default, as config keys.",
+        "ifl+ce): its description, every setting with its default, the original study's values (--preset paper) "
+        "and the range each setting may be searched over, as config keys.",
     )
     p.add_argument("name", nargs="?", metavar="NAME")
     p.set_defaults(func=run)
@@ -41,21 +45,24 @@ def source_hash() -> str:
     return h.hexdigest()
 
 
+def _entry(cls) -> dict:
+    """One class's row of the table: plain values only (the search ranges as their descriptions)."""
+    from glt.search.space import describe
+
+    return {"description": cls.description, "settings": _settings(cls.Settings()),
+            "train_defaults": copy.deepcopy(dict(cls.train_defaults)), "paper": copy.deepcopy(dict(cls.paper)),
+            "paper_by_kind": copy.deepcopy(dict(cls.paper_by_kind)), "search_space": describe(cls.search_space)}
+
+
 def registry_table() -> dict:
     """What `glt methods` prints, read from the method registry."""
     from glt.methods import METHODS, WRAPPERS
+    from glt.search.space import COMMON_SPACE, describe
 
-    methods = {
-        name: {"description": cls.description, "doc": (cls.__doc__ or "").strip(),
-               "settings": _settings(cls.Settings()), "train_defaults": dict(cls.train_defaults)}
-        for name, cls in METHODS.items()
-    }
-    wrappers = {
-        name: {"description": cls.description, "default_base": cls.default_base,
-               "settings": _settings(cls.Settings()), "train_defaults": dict(cls.train_defaults)}
-        for name, cls in WRAPPERS.items()
-    }
-    return {"methods": methods, "wrappers": wrappers, "source_hash": source_hash()}
+    methods = {name: {**_entry(cls), "doc": (cls.__doc__ or "").strip()} for name, cls in METHODS.items()}
+    wrappers = {name: {**_entry(cls), "default_base": cls.default_base} for name, cls in WRAPPERS.items()}
+    return {"methods": methods, "wrappers": wrappers, "common_space": describe(COMMON_SPACE),
+            "source_hash": source_hash()}
 
 
 TABLE_FILE = Path(__file__).with_name("method_table.py")
@@ -101,11 +108,52 @@ def _train_defaults(table: dict, base: str, wrapper: str | None) -> dict:
     return out
 
 
+def _flat(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for k, v in d.items():
+        out += _flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [(f"{prefix}{k}", v)]
+    return out
+
+
+def _merged(table: dict, base: str, wrapper: str | None, key: str, kind: str | None = None) -> dict:
+    """A nested per-class entry of the base method, then the wrapper's over it (as MethodSpec merges them)."""
+    from glt.mapping import deep_update
+
+    out: dict = {}
+    for row in (table["methods"][base], table["wrappers"][wrapper] if wrapper else None):
+        if row is not None:
+            deep_update(out, copy.deepcopy(row[key] if kind is None else row[key].get(kind, {})))
+    return out
+
+
+def _has_plugins() -> bool:
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group="glt.methods"))
+
+
 def current_table() -> dict:
-    """The static copy when it is current, else the registry's table."""
+    """The static copy when it is current and no plug-in adds methods, else the registry's table."""
     from glt.cli.method_table import TABLE
 
-    return TABLE if TABLE.get("source_hash") == source_hash() else registry_table()
+    return TABLE if TABLE.get("source_hash") == source_hash() and not _has_plugins() else registry_table()
+
+
+def _print_details(table: dict, base: str, wrapper: str | None) -> None:
+    """Paper values (both benchmark kinds, then what differs by kind) and search ranges of one method name."""
+    paper = _flat(_merged(table, base, wrapper, "paper"))
+    if paper:
+        print("paper values (--preset paper, with the recipe every method shares):")
+        for k, v in paper:
+            print(f"  {k} = {v}")
+    for kind in ("imagenet_glt", "mscoco_glt"):
+        for k, v in _flat(_merged(table, base, wrapper, "paper_by_kind", kind)):
+            print(f"  {k} = {v}  ({kind})")
+    space = {**table["common_space"], **table["methods"][base]["search_space"],
+             **(table["wrappers"][wrapper]["search_space"] if wrapper else {})}
+    print("search ranges:")
+    for k in sorted(space):
+        print(f"  {k}: {space[k]}")
 
 
 def run(args) -> int:
@@ -138,12 +186,28 @@ def run(args) -> int:
             print(f"  {k} = {v}")
     else:
         print("no settings of its own")
+    _print_details(TABLE, base, wrapper)
+    return 0
+
+
+def _script(argv: list[str]) -> int:
+    if argv == ["--write"]:
+        TABLE_FILE.write_text(table_source(registry_table()))
+        print(f"wrote {TABLE_FILE}")
+    elif argv in (["--names"], ["--wrappers"]):
+        from glt.methods import METHODS, WRAPPERS
+
+        print("\n".join((METHODS if argv == ["--names"] else WRAPPERS).names()))
+    elif len(argv) == 2 and argv[0] == "--combinations":
+        from glt.methods import WRAPPERS, combinations
+
+        if argv[1] not in WRAPPERS:
+            sys.exit(f"unknown method wrapper '{argv[1]}' (one of: {', '.join(WRAPPERS.names())})")
+        print("\n".join(combinations(argv[1])))
+    else:
+        sys.exit("usage: python -m glt.cli.methods --write | --names | --wrappers | --combinations WRAPPER")
     return 0
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--write"]:
-        TABLE_FILE.write_text(table_source(registry_table()))
-        print(f"wrote {TABLE_FILE}")
-    else:
-        sys.exit("usage: python -m glt.cli.methods --write   (regenerates glt/cli/method_table.py)")
+    sys.exit(_script(sys.argv[1:]))

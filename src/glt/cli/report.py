@@ -16,15 +16,21 @@ def add_parser(sub) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIRS")
     p.add_argument("--out", help="report folder (default: print the table only)")
     p.add_argument("--title", default="GLT results")
+    p.add_argument("--select", nargs="?", const="val_accuracy", metavar="RULE",
+                   choices=["val_accuracy", "val_worst_attribute", "val_worst_class", "val_precision", "oracle", "all"],
+                   help="model selection over a sweep's trials and epochs (docs/search.md): per method the trial and "
+                   "epoch with the best RULE, mean over seeds: val_accuracy (default; the original's rule), "
+                   "val_worst_attribute, val_worst_class, val_precision, oracle (the test set: an upper bound), "
+                   "all (one table per rule); with --out also selection.md / selection.json")
     p.add_argument("--tensorboard", action="store_true",
                    help="write TensorBoard event files into every run folder (view: tensorboard --logdir RUN_DIR)")
     p.set_defaults(func=run)
 
 
 def _has_results(path: Path) -> bool:
-    from glt.experiment import RESULTS
+    from glt.experiment import has_protocol_results
 
-    return path.is_file() or next(path.rglob(RESULTS), None) is not None
+    return has_protocol_results(path)
 
 
 def run(args) -> int:
@@ -45,9 +51,25 @@ def run(args) -> int:
         if not args.out and not any(_has_results(Path(p)) for p in args.run_dirs):
             return 0  # `glt train` folders: nothing to tabulate, and nothing was asked for
     runs = collect_results(args.run_dirs)
+    if args.select:
+        return _selection(args, runs)
     if args.out:
         print(write_report(runs, args.out, args.title))
         print(f"\nreport written to {args.out}/results.md")
     else:
         print(protocol_table(runs))
+    return 0
+
+
+def _selection(args, runs) -> int:
+    from glt.report.select import RULE_ORDER, load_records
+    from glt.report.write import selection_text, write_selection_report
+
+    rules = list(RULE_ORDER) if args.select == "all" else [args.select]
+    records = load_records(runs)
+    if args.out:
+        print(write_selection_report(records, args.out, rules, args.title))
+        print(f"\nselection written to {args.out}/selection.md, selection.json")
+    else:
+        print(selection_text(records, rules))
     return 0

@@ -9,7 +9,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "run", help="train on both tracks and report CLT / GLT / ALT",
         description="Train METHOD on glt/train and cbl/train (into OUT/glt and OUT/cbl) and write the three "
-        "protocols (CLT: glt/test_cbl, GLT: glt/test_gbl, ALT: cbl/test_gbl) to OUT/results.json.",
+        "protocols (CLT: glt/test_cbl, GLT: glt/test_gbl, ALT: cbl/test_gbl) to OUT/protocols.json.",
     )
     p.add_argument("--benchmark", required=True, help="benchmark directory")
     p.add_argument("--method", required=True, help="method name (see `glt methods`)")

@@ -12,6 +12,8 @@ from torchvision.transforms.v2 import functional as TF
 
 from glt.benchmark import Benchmark
 from glt.benchmark.arrays import decoded_array_path
+from glt.data.env_index import EnvIndex
+from glt.data.image_cache import ImageCache
 from glt.errors import GLTError
 from glt.io import existing_files
 
@@ -27,7 +29,9 @@ def read_image(path) -> torch.Tensor:
 
 class SplitDataset(Dataset):
     """Items are (image, label, index) where index is the row in the split table (for per-sample
-    bookkeeping such as IFL's scores). With `cache=True` every image is decoded once into memory."""
+    bookkeeping such as IFL's scores), or the tagged index an environment sampler drew (EnvIndex), kept
+    as drawn. With `cache=True` every image is decoded once into memory; with `image_cache` (chosen by the
+    training set-up, glt.data.image_cache.select_cache) images are read from its resized copies."""
 
     def __init__(
         self,
@@ -37,15 +41,19 @@ class SplitDataset(Dataset):
         cache: bool = False,
         preprocess: Callable | None = None,
         batch_transform: Callable | None = None,
+        image_cache: ImageCache | None = None,
     ):
         """`preprocess` is applied once when caching; with `batch_transform` (requires `cache`) whole
         batches are cut from one uint8 tensor and transformed at once (`__getitems__`)."""
         self.benchmark = benchmark
         self.split = split
         self.table = benchmark.split(split)
+        self.envs = EnvIndex(max(len(self.table), 1))  # how samplers tag an index with its environment
         self.transform = transform
         self.labels = torch.as_tensor(self.table.label)
-        self._paths = [benchmark.image_path(p) for p in self.table.path]
+        self.image_cache = image_cache
+        read = image_cache.path if image_cache is not None else benchmark.image_path
+        self._paths = [read(p) for p in self.table.path]
         self._cache: torch.Tensor | list[torch.Tensor] | None = None
         self._stack: torch.Tensor | None = None
         self.batch_transform = batch_transform
@@ -60,7 +68,7 @@ class SplitDataset(Dataset):
         `preprocess` runs once over the whole stack (torchvision v2 transforms take batches)."""
         stack = None
         # the arrays hold the original pixels: not when an image cache (resized copies) is being read
-        if getattr(self.benchmark, "_image_cache", None) is None:
+        if self.image_cache is None:
             path = decoded_array_path(self.benchmark.root, self.split, self.table)
             if path is not None:
                 try:
@@ -83,8 +91,7 @@ class SplitDataset(Dataset):
         return self._cache[i] if self._cache is not None else read_image(self._paths[i])
 
     def __getitem__(self, i: int):
-        # environment samplers tag indices as row + env * len(self); the returned index keeps the tag
-        row = i % len(self.table)
+        row = self.envs.rows(i)
         img = self.image(row)
         if self.transform is not None:
             img = self.transform(img)
@@ -95,7 +102,7 @@ class SplitDataset(Dataset):
         if self._stack is None:
             return [self[i] for i in indices]
         index = torch.as_tensor(indices, dtype=torch.long)
-        row = index % len(self.table)
+        row = self.envs.rows(index)
         images = self.batch_transform(self._stack[row])
         return images, self.labels[row], index
 

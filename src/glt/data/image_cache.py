@@ -8,10 +8,12 @@ paths that leave the benchmark folder are mirrored under `_absolute/`. A name th
 .jpg/.jpeg gets `.jpg` appended, so `a.png` and `a.jpg` never land on the same file.
 
 The marker records the SHA-256 of every split table: a cache built for other split tables is not used.
-`Benchmark.image_path` reads the cached copy whenever a complete cache is large enough for the
-training image size (`select_cache`; never by itself for "small" benchmarks, decoded into memory once);
-The run setting `data.image_cache=off` (or a short side, or a folder name such as `s128_q90`) overrides
-that choice; the environment variable `GLT_IMAGE_CACHE` does the same for every run without it.
+A benchmark only describes what is on disk; the training set-up (glt.engine.trainer.Setup) picks the
+cache once (`select_cache`) and hands it to its datasets, which then read the cached copy whenever a
+complete cache is large enough for the training image size (never by itself for "small" benchmarks,
+decoded into memory once). The run setting `data.image_cache=off` (or a short side, or a folder name such
+as `s128_q90`) overrides that choice; the environment variable `GLT_IMAGE_CACHE` does the same for every
+run without it.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from glt.io import file_mode
+from glt.benchmark import Benchmark
+from glt.benchmark.directory import split_file
 from glt.errors import GLTError
-from glt.io import atomic_path, existing_files, read_json, write_json
+from glt.io import atomic_path, existing_files, file_mode, read_json, write_json
 
 CACHE_DIR = "cache"
 MARKER = "cache.json"
@@ -68,8 +71,6 @@ def needed_short_side(style: str, image_size: int) -> int:
 
 def split_fingerprints(bench) -> dict[str, str]:
     """SHA-256 of each split table file of the benchmark (tens of MB at ImageNet scale: ~0.1 s)."""
-    from glt.benchmark.directory import split_file
-
     out = {}
     for name in bench.manifest.split_names:
         h = hashlib.sha256()
@@ -130,7 +131,7 @@ def complete_caches(bench) -> list[ImageCache]:
     return sorted(found, key=lambda c: (c.short_side, -c.quality))
 
 
-def select_cache(bench, choice: str | int | None = "auto", image_size: int | None = None) -> ImageCache | None:
+def select_cache(bench, choice: str | int | None = None, image_size: int | None = None) -> ImageCache | None:
     """The cache a benchmark's datasets read, or None for the original images.
 
     choice: "auto" (None: the GLT_IMAGE_CACHE environment variable, else "auto") -- the complete cache
@@ -237,8 +238,6 @@ def build_cache(
     """Write DIR/cache/s<short_side>_q<quality>: a resized JPEG copy of every image of every split (an
     image shared by several splits once), in parallel, skipping copies already written (re-running
     after an interruption resumes), then the marker. `overwrite` rewrites every copy."""
-    from glt.benchmark import Benchmark
-
     bench = benchmark if isinstance(benchmark, Benchmark) else Benchmark(benchmark)
     if isinstance(short_side, bool) or not isinstance(short_side, (int, np.integer)) or short_side < 1:
         raise GLTError(f"short side must be a positive integer, got {short_side!r}")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from torch.utils.data import Sampler
 
+from glt.data.env_index import EnvIndex
 from glt.registry import Registry
 
 SAMPLERS: Registry[Callable[..., "EpochSampler"]] = Registry("sampler")
@@ -25,14 +26,23 @@ class EpochSampler(Sampler[int]):
         self.skip = 0  # indices of this rank to leave out at the start (resuming inside an epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.epoch = int(epoch)
+
+    def set_skip(self, skip: int) -> None:
+        """Leave out this rank's first `skip` indices of the epoch (resuming inside it)."""
+        if skip < 0:
+            raise ValueError(f"a sampler cannot skip {skip} indices")
+        self.skip = int(skip)
 
     def update(self, **state) -> None:
-        """Replace sampler state between epochs (called by the loop with a method's `sampler_update`)."""
+        """State between epochs as keyword arguments (a method's `sampler_update`): each key goes to the
+        sampler's setter `set_<key>`; a key without one is an error naming the state the sampler takes."""
+        for key in state:
+            if not callable(getattr(self, f"set_{key}", None)):
+                takes = sorted(n[4:] for n in dir(self) if n.startswith("set_") and callable(getattr(self, n)))
+                raise AttributeError(f"{type(self).__name__} has no state '{key}' (it takes: {', '.join(takes)})")
         for key, value in state.items():
-            if not hasattr(self, key):
-                raise AttributeError(f"{type(self).__name__} has no state '{key}'")
-            setattr(self, key, value)
+            getattr(self, f"set_{key}")(value)
 
     def generator(self) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch])
@@ -146,8 +156,15 @@ class WeightedSampler(EpochSampler):
 
     def __init__(self, *args, weights: np.ndarray | None = None, num_samples: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.weights = np.ones(len(self.labels)) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.set_weights(np.ones(len(self.labels)) if weights is None else weights)
         self.num_samples = num_samples or len(self.labels)
+
+    def set_weights(self, weights) -> None:
+        """Per-sample weights, one per row of the split."""
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(self.labels),):
+            raise ValueError(f"weighted sampling needs {len(self.labels)} weights, not shape {weights.shape}")
+        self.weights = weights
 
     def epoch_size(self) -> int:
         return self.num_samples
@@ -166,16 +183,27 @@ class EnvironmentSampler(EpochSampler):
     """IFL / IRM environments: each environment is sampled with replacement in proportion to its
     weights, and every mini-batch takes an equal share from each environment.
 
-    Yields *tagged* indices `row + env * N` (N = split size) so a method can tell which environment
-    a sample came from; `SplitDataset` maps them back to rows (row = index % N)."""
+    Yields *tagged* indices (glt.data.env_index.EnvIndex: `row + env * N`, N = split size) so a method can
+    tell which environment a sample came from; `SplitDataset` maps them back to rows."""
 
     def __init__(self, *args, env_weights: np.ndarray | None = None, num_envs: int = 2,
                  samples_per_env: int | None = None, batch_size: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
         n = len(self.labels)
-        self.env_weights = np.ones((num_envs, n)) if env_weights is None else np.asarray(env_weights, dtype=np.float64)
+        self.index = EnvIndex(n)
+        self.env_weights = np.ones((num_envs, n) if env_weights is None else np.shape(env_weights)[:1] + (n,))
+        if env_weights is not None:
+            self.set_env_weights(env_weights)
         self.samples_per_env = samples_per_env or n // len(self.env_weights)
         self.batch_size = batch_size
+
+    def set_env_weights(self, env_weights) -> None:
+        """New (environments, N) sampling weights (IFL / IRM rebuilt their environments); the number of
+        environments stays the one the sampler was built with."""
+        w = np.asarray(env_weights, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != len(self.labels) or w.shape[0] != len(self.env_weights):
+            raise ValueError(f"environment weights must have shape {self.env_weights.shape}, not {w.shape}")
+        self.env_weights = w
 
     def epoch_size(self) -> int:
         return self.samples_per_env * len(self.env_weights)
@@ -186,7 +214,8 @@ class EnvironmentSampler(EpochSampler):
         e = len(self.env_weights)
         chunk = max(1, self.batch_size // e)
         per_env = -(-self.samples_per_env // chunk) * chunk  # whole chunks; trimmed below
-        draws = np.stack([g.choice(n, size=per_env, p=w / w.sum()) + k * n for k, w in enumerate(self.env_weights)])
+        draws = np.stack([self.index.pack(g.choice(n, size=per_env, p=w / w.sum()), k)
+                          for k, w in enumerate(self.env_weights)])
         # (env, chunk index, chunk) -> (chunk index, env, chunk): batch b holds chunk b of every environment
         layout = draws.reshape(e, -1, chunk).transpose(1, 0, 2).reshape(-1)
         return layout[: self.epoch_size()]

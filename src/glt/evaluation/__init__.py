@@ -1,6 +1,10 @@
-"""Metrics (definitions: docs/metrics.md) and the three GLT protocols. Imports no torch."""
+"""Metrics (definitions: docs/metrics.md), the groupers behind their breakdowns, and the three GLT protocols.
+Imports no torch."""
 
-from glt.evaluation.metrics import METRIC_DEFINITIONS, evaluate, group_metrics, group_predictions, grouped_metrics
+from glt.evaluation.definitions import METRIC_DEFINITIONS
+from glt.evaluation.groupers import Grouper
+from glt.evaluation.metadata import SplitMetadata
+from glt.evaluation.metrics import evaluate, evaluate_split
 from glt.evaluation.protocols import PROTOCOLS
 
-__all__ = ["METRIC_DEFINITIONS", "PROTOCOLS", "evaluate", "group_metrics", "group_predictions", "grouped_metrics"]
+__all__ = ["METRIC_DEFINITIONS", "PROTOCOLS", "Grouper", "SplitMetadata", "evaluate", "evaluate_split"]

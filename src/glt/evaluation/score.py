@@ -1,58 +1,23 @@
-"""Score a predictions file made by any model against a benchmark split (metrics: docs/metrics.md).
-Every problem with the inputs is a one-line GLTError naming the file and the key or value."""
+"""Score what any model predicted for a benchmark split (metrics: docs/metrics.md): predicted classes (CSV
+id,prediction) or class scores (.npy N x C in split order, or CSV id,0,...,C-1). Every problem with the inputs
+is a one-line GLTError naming the file and the key or value."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from glt.benchmark import Benchmark, parse_split_name
 from glt.benchmark.directory import MANIFEST, split_file
 from glt.errors import GLTError
-from glt.evaluation.metrics import evaluate
+from glt.evaluation.calibration import probability_problem
+from glt.evaluation.metadata import SplitMetadata
+from glt.evaluation.metrics import evaluate_split
+from glt.evaluation.prediction_files import check_score_matrix, file_kind, read_predictions, read_scores
+from glt.evaluation.score_metrics import SCORE_KINDS, detect_kind, evaluate_scores
 
-
-def read_predictions(path: str | os.PathLike, ids: np.ndarray, num_classes: int) -> np.ndarray:
-    """Read a CSV `id,prediction` and return the predictions in the order of `ids` (the split's rows).
-    Missing, duplicate or unknown ids and predictions that are not class indices 0..num_classes-1 are
-    errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise GLTError(f"predictions file not found: {path}")
-    try:
-        # both as text: pandas would otherwise read True/False as booleans (= classes 1/0)
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        raise GLTError(f"malformed predictions file {path}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
-    except OSError as e:
-        raise GLTError(f"cannot read predictions file {path}: {e.strerror or e}") from None
-    if list(df.columns) != ["id", "prediction"]:
-        raise GLTError(f"predictions file {path}: expected the columns id,prediction, found {','.join(map(str, df.columns))}")
-    pred = pd.to_numeric(df["prediction"], errors="coerce").astype(np.float64)
-    # not a number, not whole, or too large for an int64 (a class index is far smaller anyway)
-    bad = pred.isna() | (pred != pred.round()) | (pred.abs() > 2.0**62)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise GLTError(f"predictions file {path}: prediction '{df['prediction'].iloc[row]}' of id {df['id'].iloc[row]} is not a class index")
-    pred = pred.to_numpy().astype(np.int64)
-    out_of_range = (pred < 0) | (pred >= num_classes)
-    if out_of_range.any():
-        row = int(np.flatnonzero(out_of_range)[0])
-        raise GLTError(f"predictions file {path}: prediction {pred[row]} of id {df['id'].iloc[row]} is outside 0..{num_classes - 1}")
-    dup = df["id"].duplicated()
-    if dup.any():
-        raise GLTError(f"predictions file {path}: id {df['id'][dup].iloc[0]} appears more than once")
-    position = pd.Index(df["id"]).get_indexer(pd.Index(ids.astype(str)))
-    if (position < 0).any():
-        missing = int((position < 0).sum())
-        raise GLTError(f"predictions file {path}: {missing} ids of the split have no prediction, e.g. {ids[position < 0][0]}")
-    if len(df) > len(ids):
-        unknown = pd.Index(df["id"]).difference(pd.Index(ids.astype(str)))
-        raise GLTError(f"predictions file {path}: {len(unknown)} ids are not in the split, e.g. {unknown[0]}")
-    return pred[position]
+__all__ = ["check_attributes", "read_predictions", "score_predictions", "score_scores"]
 
 
 def check_attributes(bench: Benchmark, split: str, attribute: np.ndarray, attributes: np.ndarray | None) -> int:
@@ -77,18 +42,58 @@ def check_attributes(bench: Benchmark, split: str, attribute: np.ndarray, attrib
     return k
 
 
-def score_predictions(benchmark: str | os.PathLike | Benchmark, split: str, predictions: str | os.PathLike) -> dict:
-    """The metrics of `evaluate` (keys: glt.evaluation.metrics.METRIC_DEFINITIONS) for a predictions CSV."""
+def _load(benchmark: str | os.PathLike | Benchmark, split: str):
+    """The benchmark, the split's ids and its checked metadata."""
     bench = benchmark if isinstance(benchmark, Benchmark) else Benchmark(benchmark)
     parse_split_name(split)
     table = bench.split(split)
     k = check_attributes(bench, split, table.attribute, table.attributes)
-    pred = read_predictions(predictions, table.id, bench.num_classes)
-    m = bench.manifest
+    meta = SplitMetadata.from_table(table, bench.num_classes, k, bench.manifest.attribute_names or None)
+    return bench, table.id, meta
+
+
+def score_predictions(benchmark: str | os.PathLike | Benchmark, split: str, predictions: str | os.PathLike,
+                      scores: str | None = None) -> dict:
+    """The metrics of evaluate_split (keys: glt.evaluation.METRIC_DEFINITIONS) for a predictions file: a CSV
+    id,prediction, or a scores file (then as score_scores, `scores` the kind: 'logits', 'probs' or None to
+    detect it)."""
+    bench, ids, meta = _load(benchmark, split)
+    if file_kind(predictions, meta.num_classes) == "scores":
+        return _score_matrix(bench, split, meta, read_scores(predictions, ids, meta.num_classes), scores or "auto",
+                             predictions, ids)
+    if scores is not None:
+        raise GLTError(f"predictions file {predictions}: holds predicted classes (id,prediction); --scores {scores} "
+                       f"needs a scores file (.npy, or CSV id,0,...,{meta.num_classes - 1})")
+    pred = read_predictions(predictions, ids, meta.num_classes)
     try:
-        return evaluate(
-            table.label, pred, bench.num_classes, table.frequency, table.attribute, k,
-            table.attributes, m.attribute_names or None,
-        )
+        return evaluate_split(meta, pred)
     except ValueError as e:  # every input was checked above: a safety net, still one line
         raise GLTError(f"cannot score {predictions} on {split_file(bench.root, split)}: {e}") from None
+
+
+def score_scores(benchmark: str | os.PathLike | Benchmark, split: str, scores: str | os.PathLike | np.ndarray,
+                 kind: str = "auto") -> dict:
+    """The metrics of evaluate_split for class scores, plus top5_accuracy, expected_calibration_error,
+    score_kind and top_k. `scores`: a file (.npy, rows in split order; or CSV id,0,...,C-1) or an array of
+    shape (split rows, classes); `kind`: 'logits', 'probs' or 'auto' (probabilities when every row is
+    non-negative and sums to 1 within 1e-3)."""
+    bench, ids, meta = _load(benchmark, split)
+    if isinstance(scores, np.ndarray):
+        return _score_matrix(bench, split, meta, check_score_matrix("array", scores, ids, meta.num_classes), kind,
+                             "the scores array", ids)
+    return _score_matrix(bench, split, meta, read_scores(scores, ids, meta.num_classes), kind, scores, ids)
+
+
+def _score_matrix(bench, split, meta, matrix: np.ndarray, kind: str, where, ids: np.ndarray) -> dict:
+    if kind not in (*SCORE_KINDS, "auto"):
+        raise GLTError(f"unknown scores kind '{kind}' for {where}; known: auto, {', '.join(SCORE_KINDS)}")
+    kind = detect_kind(matrix) if kind == "auto" else kind
+    problem = probability_problem(matrix) if kind == "probs" else None
+    if problem:
+        row, why = problem
+        raise GLTError(f"scores file {where}: the row of id {ids[row]} (row {row}) {why}; probabilities must be "
+                       f"non-negative and sum to 1 within 1e-3 (scores that are logits: --scores logits)")
+    try:
+        return evaluate_scores(meta, matrix, kind)
+    except ValueError as e:  # every input was checked above: a safety net, still one line
+        raise GLTError(f"cannot score {where} on {split_file(bench.root, split)}: {e}") from None

@@ -5,6 +5,7 @@ class registered by name; the loop never changes for it (DomainBed-style registr
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from torch import nn
 
 from glt.models import GLTModel, create_head
 from glt.registry import Registry
+from glt.search.space import Distribution
 
 METHODS: Registry[type["Method"]] = Registry("method")
 # wrappers turn any method into a variant (`ifl+<method>`): classes taking (method, settings, ctx)
@@ -127,6 +129,13 @@ class Method:
 
     # changes to the general training defaults that the original study used for this method
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # `--preset paper`: the original study's settings of this method (nested config keys), on both benchmark
+    # kinds, and those that differ by kind ("imagenet_glt" / "mscoco_glt"); glt.presets adds the common recipe
+    paper: ClassVar[dict[str, Any]] = {}
+    paper_by_kind: ClassVar[dict[str, dict[str, Any]]] = {}
+    # the range each of this method's own settings may be searched over (dotted config key -> distribution);
+    # glt.search.space.COMMON_SPACE holds the optimiser's
+    search_space: ClassVar[dict[str, Distribution]] = {}
 
     def __init__(self, settings: Any, ctx: Context):
         self.settings = settings
@@ -193,9 +202,23 @@ class Method:
         pass
 
 
+def _delegate(name: str):
+    def hook(self, *args, **kwargs):
+        return getattr(self.base, name)(*args, **kwargs)
+
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = f"The wrapped method's `{name}`."
+    return hook
+
+
+# every public hook of Method; MethodWrapper forwards each one it does not define itself
+HOOKS = tuple(name for name, value in vars(Method).items() if inspect.isfunction(value) and not name.startswith("_"))
+
+
 class MethodWrapper(Method):
-    """A method around another (`WRAPPER+NAME`): every hook delegates to the wrapped method unless the
-    wrapper overrides it. `default_base` is the method a bare wrapper name means."""
+    """A method around another (`WRAPPER+NAME`): every hook of Method (HOOKS) delegates to the wrapped method
+    unless the wrapper overrides it, so a new hook needs no forwarding code. The wrapper's own state is saved
+    beside the base's, under "base". `default_base` is the method a bare wrapper name means."""
 
     default_base: ClassVar[str] = "ce"
 
@@ -203,44 +226,13 @@ class MethodWrapper(Method):
         super().__init__(settings, ctx)
         self.base = base
 
-    def build_model(self, backbone):
-        return self.base.build_model(backbone)
-
-    def extra_modules(self):
-        return self.base.extra_modules()
-
-    def stages(self):
-        return self.base.stages()
-
-    def on_epoch_start(self, stage, epoch):
-        self.base.on_epoch_start(stage, epoch)
-
-    def forward(self, model, images):
-        return self.base.forward(model, images)
-
-    def loss(self, out, labels):
-        return self.base.loss(out, labels)
-
-    def training_step(self, model, images, labels, index):
-        return self.base.training_step(model, images, labels, index)
-
-    def sampler_options(self, stage):
-        return self.base.sampler_options(stage)
-
-    def sampler_update(self, stage, epoch):
-        return self.base.sampler_update(stage, epoch)
-
-    def after_step(self):
-        self.base.after_step()
-
-    def on_epoch_end(self, stage, epoch):
-        return self.base.on_epoch_end(stage, epoch)
-
-    def predict_logits(self, model, images):
-        return self.base.predict_logits(model, images)
-
     def state_dict(self):
         return {"base": self.base.state_dict()}
 
     def load_state_dict(self, state):
         self.base.load_state_dict(state.get("base", {}))
+
+
+for _name in HOOKS:
+    if _name not in vars(MethodWrapper):
+        setattr(MethodWrapper, _name, _delegate(_name))

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from glt.data.env_index import EnvIndex
 from glt.errors import GLTError
 from glt.methods.base import METHODS, Method, Output, Stage
 from glt.models import GLTModel, create_head
@@ -51,6 +52,13 @@ class BBN(Method):
     name = "bbn"
     description = "BBN: conventional + re-balancing branches with cumulative learning"
     train_defaults = {"optim": {"schedule": "multistep", "gamma": 0.1}}
+    # BBN's networks entry is models/ResNet_BBN.py bbn_resnet50: a plain ResNet-50 (not ResNeXt), whose last
+    # bottleneck is doubled into the two branches; train_bbn.py: l = 1 - ((epoch - 1) / num_epoch)^2, and two
+    # loaders of batch_size images each
+    paper = {"model": {"backbone": "resnet50"},
+             "method_args": {"milestones": [0.6, 0.8], "branch_blocks": 1, "alpha_rule": "original",
+                             "branch_batch": "full"},
+             "optim": {"schedule": "multistep", "gamma": 0.1}}
 
     @dataclass
     class Settings:
@@ -74,6 +82,7 @@ class BBN(Method):
                 f"bbn pairs a uniform and a reversed image: data.batch_size must be even, not {ctx.batch_size}"
             )
         self.n = int(np.sum(ctx.class_counts))
+        self.index = EnvIndex(self.n)  # the sampler's tags: environment 0 uniform, 1 reversed
         self.mix = 1.0
 
     def build_model(self, backbone) -> GLTModel:
@@ -102,8 +111,7 @@ class BBN(Method):
         self.mix = bbn_alpha(epoch, stage.epochs, self.settings.alpha_rule)
 
     def training_step(self, model, images, labels, index):
-        # the sampler tags each index with its environment: row + env * N
-        rev = torch.as_tensor(index, device=images.device) >= self.n
+        rev = self.index.envs(torch.as_tensor(index, device=images.device)) == 1
         ia, ib = torch.nonzero(~rev).squeeze(1), torch.nonzero(rev).squeeze(1)
         if len(ia) == 0 or len(ib) == 0:  # a batch from one side only (tiny data): pair it with itself
             ia = ib = torch.arange(len(images), device=images.device)

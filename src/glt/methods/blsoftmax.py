@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from glt.methods.base import METHODS, Method, Output
+from glt.search.space import Uniform
 
 
 @METHODS.register("blsoftmax")
@@ -14,6 +15,9 @@ class BalancedSoftmax(Method):
 
     name = "blsoftmax"
     description = "Balanced Softmax: CE on logits + log(training class prior)"
+    paper = {"method_args": {"prior_power": 1.0}}  # prior = the training class frequencies
+    # half to one and a half times the exact log prior: between CE-like and over-balanced
+    search_space = {"method_args.prior_power": Uniform(0.5, 1.5)}
 
     @dataclass
     class Settings:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 
 from glt.errors import GLTError
 from glt.methods.base import METHODS, Method, Stage
-from glt.models import GLTModel, create_backbone, create_head
+from glt.methods.probe import probe_head
+from glt.models import GLTModel, create_head
 from glt.models.heads import LinearHead
+from glt.search.space import LogUniform, Uniform
 
 # a stage's `trainable` for training the head alone on the frozen backbone, by `backbone_mode`: the backbone
 # module in train mode (BatchNorm statistics keep updating, the original) or in eval mode
@@ -36,9 +37,7 @@ def _first_stage_head(config, ctx) -> type | None:
     from glt.methods import resolve_method
 
     try:
-        method = resolve_method(str(config.method)).create(config.method_args, config.wrapper_args, ctx)
-        with torch.random.fork_rng(devices=[]):  # the probe's initial weights leave the run's RNG alone
-            return type(method.build_model(create_backbone("small_cnn", width=2)).head)
+        return type(probe_head(resolve_method(str(config.method)).create(config.method_args, config.wrapper_args, ctx)))
     except Exception:  # an old or hand-made folder: the parameter check alone decides
         return None
 
@@ -126,6 +125,13 @@ class _ClassifierRetraining(_Decoupled):
         backbone_mode: str = "train"
         init_from: str | None = None  # a finished first-stage run folder: skip stage 1, use its best backbone
 
+    # stage 2 (train_stage2.py): ClassAwareSampler(num_samples_cls=4) of min(max_c n_c * C, 4 N) samples, the
+    # frozen backbone left in train mode
+    paper = {"method_args": {"classifier_epochs": 10, "per_class": 4, "samples_per_epoch": None,
+                             "backbone_mode": "train"}}
+    # the stage-2 rate as the common optimiser range (None: optim.lr)
+    search_space = {"method_args.classifier_lr": LogUniform(0.01, 0.5)}
+
     def stages(self) -> list[Stage]:
         s = self.settings
         if s.backbone_mode not in HEAD_STAGES:
@@ -188,6 +194,8 @@ class TauNorm(_Decoupled):
     class Settings:
         tau: float = 1.0
         init_from: str | None = None  # a finished first-stage run folder: apply tau-norm to its best checkpoint
+
+    search_space = {"method_args.tau": Uniform(0.0, 2.0)}  # Kang et al. 2020 search tau in [0, 2]
 
     def stages(self) -> list[Stage]:
         if not self.settings.init_from:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from glt.methods.base import METHODS, Method, Output
+from glt.search.space import Uniform
 
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float, detach_factor: bool = True) -> torch.Tensor:
@@ -26,6 +27,9 @@ class Focal(Method):
 
     name = "focal"
     description = "focal loss: -(1 - p_y)^gamma log p_y"
+    paper = {"method_args": {"gamma": 2.0, "detach_factor": True}}  # FocalLoss: pt = logpt.detach().exp()
+    # Lin et al. 2017 sweep gamma over 0-5 (best 2)
+    search_space = {"method_args.gamma": Uniform(0.5, 5.0)}
 
     @dataclass
     class Settings:

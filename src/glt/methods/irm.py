@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from glt.errors import GLTError
-from glt.methods.base import WRAPPERS, Stage
-from glt.methods.ifl import IFL
+from glt.methods.base import WRAPPERS
+from glt.methods.env_training import EnvironmentSettings, EnvironmentWrapper, check_choices
+from glt.search.space import LogUniform, Uniform
 
 PENALTIES = ("original", "irmv1")
 
@@ -33,7 +34,7 @@ def original_irm_penalty(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
 
 
 @WRAPPERS.register("irm")
-class IRM(IFL):
+class IRM(EnvironmentWrapper):
     """IRM with the same environments as IFL, as the original's train_irm_dual.py (`irm_dual` of its
     config/algorithms_config.yaml) trains it:
 
@@ -43,56 +44,66 @@ class IRM(IFL):
     * weight: 1e-3, multiplied by 10 after epochs 30, 60 and 90 (`irm_alpha` 10 at the end of each
       `decay_milestones` epoch, so 1e-2 from epoch 31 on; of 100, scaled to the run);
     * environments rebuilt from the model's scores after every epoch (`always_update: True`);
-      `rebuild_every_epoch=false` rebuilds after IFL's `rebuild_after` epochs instead."""
+      `rebuild_every_epoch=false` rebuilds after `rebuild_after` epochs instead."""
 
     name = "irm"
     default_base = "ce"
     description = "IRM penalty over IFL's environments"
+    # irm_dual sets no optim_params: the dataset config's weight decay 5e-4
+    train_defaults = {"optim": {"weight_decay": 5e-4}}
+    # irm_dual / train_irm_dual.py: always_update (rebuilt after every epoch), the L1 penalty of the batch, its
+    # weight irm_weight 1e-3 multiplied by irm_alpha 10 at the end of epochs 30, 60 and 90 (decay_milestones;
+    # glt's IRM applies alphas[k] to the epochs after k milestones, so from epochs 31, 61 and 91 on)
+    paper = {"optim": {"weight_decay": 5e-4}, "wrapper_args": {
+        "env_rule": "intra", "num_envs": 2, "sample_scale": 4.0, "env_scales": "original", "epoch_scores": "last",
+        "undrawn": "original", "score_logits": "original", "budget": "original", "schedule_epochs": 100,
+        "rebuild_every_epoch": True,
+        "penalty": "original", "alpha_milestones": [30, 60, 90], "alphas": [1e-3, 1e-2, 1e-1, 1.0],
+    }}
+    search_space = {
+        "wrapper_args.sample_scale": Uniform(2.0, 8.0),  # as IFL's
+        # the penalty weights (1e-3 rising to 1) scaled 10x either way: IRM is sensitive to them (Gulrajani &
+        # Lopez-Paz 2021 search the IRM weight over several decades)
+        "wrapper_args.alpha_scale": LogUniform(0.1, 10.0),
+    }
 
     @dataclass
-    class Settings(IFL.Settings):
+    class Settings(EnvironmentSettings):
+        rebuild_every_epoch: bool = True  # the original's always_update; false: after `rebuild_after`
         # epochs (of schedule_epochs) after which the weight takes its next value: alphas[k] applies to the
         # epochs e with k milestones m < e
         alpha_milestones: list[int] = field(default_factory=lambda: [30, 60, 90])
         alphas: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0])
+        alpha_scale: float = 1.0  # multiplies every entry of alphas: one number to search the weight by
         penalty: str = "original"  # original | irmv1
-        rebuild_every_epoch: bool = True  # the original's always_update; false: after `rebuild_after`
 
     def __init__(self, base, settings, ctx):
         super().__init__(base, settings, ctx)
-        if settings.penalty not in PENALTIES:
-            raise GLTError(f"wrapper_args.penalty must be one of {', '.join(PENALTIES)}, not '{settings.penalty}'")
+        check_choices(settings, {"penalty": PENALTIES})
+        if len(settings.alphas) != len(settings.alpha_milestones) + 1:
+            raise GLTError("wrapper_args.alphas needs one value more than wrapper_args.alpha_milestones")
+
+    def build_model(self, backbone):
+        model = self.base.build_model(backbone)
+        # IRM has no centers, but the former IRM (built on IFL) drew IFL's C x D initial centers from the run's
+        # RNG here: drawing as many numbers keeps every later torch draw, so a seed still gives its old results
+        torch.randn(self.ctx.num_classes, model.feature_dim)
+        return model
 
     def alpha(self, epoch: int) -> float:
-        k = sum(epoch > m for m in self._scaled(self.settings.alpha_milestones))
-        return float(self.settings.alphas[k])
-
-    def rebuild_epochs(self) -> list[int]:
-        """The (0-based) epochs of the run after which the environments are rebuilt."""
-        if self.settings.rebuild_every_epoch:
-            return list(range(self.ctx.epochs))
-        return sorted(set(self._scaled(self.settings.rebuild_after)))
-
-    def on_epoch_end(self, stage: Stage, epoch: int) -> dict:
-        # IFL rebuilds after `rebuild_after` (and after every epoch where it reads `rebuild_every_epoch` itself)
-        logs = super().on_epoch_end(stage, epoch)
-        if self.active and self.settings.rebuild_every_epoch and "ifl_environments" not in logs:
-            logs["ifl_environments"] = self.rebuild()
-        return logs
+        k = sum(epoch > m for m in self.envs.scaled(self.settings.alpha_milestones))
+        return float(self.settings.alphas[k]) * float(self.settings.alpha_scale)
 
     def training_step(self, model, images, labels, index):
-        if not self.active:
+        if not self.envs.active:
             return self.base.training_step(model, images, labels, index)
-        env = (index // self.n).to(labels.device)
-        row = (index % self.n).to(self.ctx.device)
+        row, env = self.envs.split(index)
+        env = env.to(labels.device)
         loss, out, logs = self.base.training_step(model, images, labels, row)
-        self.record_scores(out, labels, row)
+        self.envs.record(out, labels, row)
         if self.settings.penalty == "original":
             penalty = original_irm_penalty(out.logits, labels)
         else:
             penalty = sum(irm_penalty(out.logits[env == e], labels[env == e]) for e in env.unique())
-        loss = loss + self.alpha(self.epoch) * penalty
+        loss = loss + self.alpha(self.envs.epoch) * penalty
         return loss, out, {**logs, "irm_penalty": float(penalty.detach())}
-
-    def after_step(self) -> None:
-        self.base.after_step()  # no centers

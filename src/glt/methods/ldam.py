@@ -2,31 +2,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from glt.methods.base import METHODS, Method, Output, Stage
+from glt.methods.losses import class_balanced_weights, ldam_margins, margin_cross_entropy
 from glt.models import GLTModel, create_head
-
-
-def ldam_margins(class_counts: np.ndarray, max_margin: float = 0.5) -> np.ndarray:
-    """Per-class margins m_c proportional to n_c^(-1/4), scaled so that the largest is `max_margin`."""
-    m = np.maximum(np.asarray(class_counts, dtype=np.float64), 1) ** -0.25
-    return m * (max_margin / m.max())
-
-
-def class_balanced_weights(class_counts: np.ndarray, beta: float) -> np.ndarray:
-    """Class-balanced weights (Cui et al. 2019): (1 - beta) / (1 - beta^n_c), normalised to sum to #classes."""
-    n = np.maximum(np.asarray(class_counts, dtype=np.float64), 1)
-    w = (1 - beta) / (1 - beta**n)
-    return w * (len(w) / w.sum())
-
-
-def margin_cross_entropy(logits, labels, margins, scale: float, weight=None) -> torch.Tensor:
-    """Cross-entropy after lowering each sample's true-class logit by scale * m_y (logits = scale * cos)."""
-    shift = torch.zeros_like(logits).scatter_(1, labels[:, None], (scale * margins[labels])[:, None].to(logits.dtype))
-    return F.cross_entropy(logits - shift, labels, weight=weight)
+from glt.search.space import Choice, Uniform
 
 
 def drw_epoch(fraction: float, epochs: int) -> int:
@@ -45,8 +26,18 @@ class LDAMDRW(Method):
 
     name = "ldam"
     description = "LDAM margin loss on a cosine classifier + deferred class-balanced re-weighting"
-    cosine_classifier = True  # features are compared by angle: IFL's cosine center loss fits
     train_defaults = {"optim": {"weight_decay": 2e-4, "schedule": "multistep", "gamma": 0.01}}
+    # the LDAM entry; milestones are fractions of the epochs (0.8 / 0.9 of 100 epochs = 80 / 90)
+    paper = {
+        "method_args": {"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999, "milestones": [0.8, 0.9]},
+        "optim": {"weight_decay": 2e-4, "schedule": "multistep", "gamma": 0.01},
+    }
+    search_space = {
+        "method_args.max_margin": Uniform(0.1, 1.0),  # Cao et al. 2019 tune the largest margin; 0.5 theirs
+        "method_args.scale": Uniform(10.0, 64.0),  # cosine-softmax scales in use: 16-64 (CosFace 64, LDAM 30)
+        "method_args.drw_start": Uniform(0.6, 0.9),  # re-weighting for the last 10-40% of the epochs
+        "method_args.beta": Choice((0.99, 0.999, 0.9999)),  # Cui et al. 2019's effective-number betas
+    }
 
     @dataclass
     class Settings:

@@ -12,6 +12,7 @@ from glt.methods.base import METHODS, Method
 from glt.models import GLTModel
 from glt.models.branched import reinitialize, resolve_init
 from glt.runtime import distributed as dist
+from glt.search.space import Uniform
 
 
 def generalized_ce(logits: torch.Tensor, labels: torch.Tensor, q: float) -> torch.Tensor:
@@ -36,6 +37,12 @@ class LearningFromFailure(Method):
 
     name = "lff"
     description = "Learning from Failure: a GCE-trained biased model re-weights the debiased one"
+    # train_lff.py: the weight of a sample from the current batch's losses (no moving average, no class max)
+    paper = {"method_args": {"q": 0.7, "ema": 0.0, "class_max": False}}
+    search_space = {
+        "method_args.q": Uniform(0.3, 0.9),  # GCE's q (Zhang & Sabuncu 2018: 0.7; 1 is MAE-like, 0 is CE)
+        "method_args.ema": Uniform(0.0, 0.9),  # none (the original) up to the LfF paper's 0.7 and beyond
+    }
 
     @dataclass
     class Settings:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from glt.methods.base import METHODS, Method, Output
+from glt.search.space import Uniform
 
 
 @METHODS.register("logit_adj_loss")
@@ -14,6 +15,7 @@ class LogitAdjustedLoss(Method):
 
     name = "logit_adj_loss"
     description = "logit-adjusted loss: CE on logits + tau * log(prior), plain logits at test time"
+    search_space = {"method_args.tau": Uniform(0.25, 2.5)}  # as logit_adj's (Menon et al. 2021)
 
     @dataclass
     class Settings:

@@ -14,3 +14,4 @@ class RandAug(Method):
     name = "randaug"
     description = "cross-entropy with RandAugment training augmentation"
     train_defaults = {"data": {"augment": "randaugment"}}
+    paper = {"data": {"augment": "randaugment"}}  # baseline --rand_aug

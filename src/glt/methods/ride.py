@@ -6,38 +6,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glt.methods.base import METHODS, Method, Output, Stage
-from glt.methods.ldam import class_balanced_weights, ldam_margins, margin_cross_entropy
-from glt.models import GLTModel, create_head
-from glt.models.branched import BranchedBackbone
-
-
-class MultiExpert(Method):
-    """Experts that share the backbone's early layers and each own a copy of its last `expert_stages` stages
-    and a cosine classifier (scale s). The prediction is the experts' mean logit; `Output.features` holds
-    the experts' features side by side and `Output.extra["expert_logits"]` each expert's logits (B, E, C).
-
-    Expert width (the original's models/ResNet_RIDE.py with `reduce_dimension: True`, used by RIDE and TADE on
-    every benchmark): each expert's layer3 and layer4 are built with 3/4 of the planes (192 / 384 instead of
-    256 / 512), so a ResNeXt-50 expert ends in 1536 features (3 experts: 4608) and the expert-owned layers are
-    fresh, independent draws. `expert_width` 0.75 does the same on any ResNet / ResNeXt; on `small_cnn` it
-    narrows the two expert-owned stages from 4w / 8w to 3w / 6w channels (the same 3/4 rule). `expert_width`
-    1.0 keeps the full width (the layers copied from the backbone; needed to keep pretrained weights)."""
-
-    num_experts = 3
-
-    def build_model(self, backbone) -> GLTModel:
-        s = self.settings
-        experts = BranchedBackbone(backbone, self.num_experts, s.expert_stages, width=s.expert_width,
-                                   init=s.expert_init)
-        head = create_head("multi_expert", experts.out_features, self.ctx.num_classes,
-                           num_experts=self.num_experts, expert_head="cosine", scale=s.scale)
-        return GLTModel(experts, head)
-
-    def forward(self, model, images) -> Output:
-        features = model.forward_features(images)
-        expert_logits = model.head.expert_logits(features)
-        return Output(expert_logits.mean(1), features, {"expert_logits": expert_logits})
+from glt.methods.base import METHODS, Output, Stage
+from glt.methods.experts import MultiExpert
+from glt.methods.losses import class_balanced_weights, ldam_margins, margin_cross_entropy
+from glt.search.space import Uniform
 
 
 def reweight_epoch(fraction: float, epochs: int) -> int:
@@ -65,8 +37,20 @@ class RIDE(MultiExpert):
 
     name = "ride"
     description = "RIDE: 3 experts with LDAM individual losses and a diversity loss"
-    cosine_classifier = True  # features are compared by angle: IFL's cosine center loss fits
     train_defaults = {"optim": {"weight_decay": 2e-4, "schedule": "multistep", "gamma": 0.1}}
+    paper = {
+        # models/ResNet_RIDE.py reduce_dimension: each expert's layer3 / layer4 at 3/4 width (1536 features)
+        "method_args": {"num_experts": 3, "scale": 30.0, "max_margin": 0.5, "diversity_factor": -0.2,
+                        "milestones": [0.6, 0.8], "expert_width": 0.75, "reweight_after": 0.8},
+        # weight decay 2e-4: the RIDE entry's optim_params (also the method's default)
+        "optim": {"weight_decay": 2e-4, "schedule": "multistep", "gamma": 0.1},
+    }
+    search_space = {
+        "method_args.max_margin": Uniform(0.1, 1.0),  # as LDAM's
+        "method_args.scale": Uniform(10.0, 64.0),
+        # Wang et al. 2021's diversity weight is -0.2; 0 turns the term off, below -0.5 the experts diverge
+        "method_args.diversity_factor": Uniform(-0.5, 0.0),
+    }
 
     @dataclass
     class Settings:

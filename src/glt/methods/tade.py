@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from glt.methods.base import METHODS, Output
-from glt.methods.ride import MultiExpert
+from glt.methods.experts import MultiExpert
+from glt.search.space import Uniform
 
 
 def inverse_prior(prior: torch.Tensor) -> torch.Tensor:
@@ -29,6 +30,14 @@ class TADE(MultiExpert):
 
     name = "tade"
     description = "TADE: 3 experts for the long-tailed, balanced and inverse class distributions"
+    # the original's center_tade compares features by Euclidean distance (CenterLoss) although the experts are
+    # cosine classifiers: declared on the head, so ifl+tade keeps the original's center loss
+    experts_compare_by_angle = False
+    paper = {"method_args": {"tau": 2.0, "expert_width": 0.75}}
+    search_space = {
+        "method_args.tau": Uniform(1.0, 3.0),  # Zhang et al. 2022's inverse-distribution lambda is 2
+        "method_args.scale": Uniform(10.0, 64.0),  # as LDAM's
+    }
 
     @dataclass
     class Settings:

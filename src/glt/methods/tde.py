@@ -8,6 +8,7 @@ import torch
 from glt.methods.base import METHODS, Method
 from glt.models import GLTModel, create_head
 from glt.runtime import distributed as dist
+from glt.search.space import Uniform
 
 
 @METHODS.register("tde")
@@ -22,6 +23,11 @@ class DeconfoundTDE(Method):
 
     name = "tde"
     description = "Deconfound-TDE: multi-head cosine classifier, subtract the direct effect at test time"
+    paper = {"method_args": {"num_heads": 2, "tau": 16.0, "gamma": 1 / 32, "balanced_alpha": 0.0}}
+    # the dataset configs' classifiers.TDE.params.alpha
+    paper_by_kind = {"imagenet_glt": {"method_args": {"alpha": 2.0}}, "mscoco_glt": {"method_args": {"alpha": 1.0}}}
+    # Tang et al. 2020 use alpha 1.5-3 on their benchmarks (0: no effect removed)
+    search_space = {"method_args.alpha": Uniform(0.0, 3.0)}
 
     @dataclass
     class Settings:

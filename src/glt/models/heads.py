@@ -1,4 +1,8 @@
-"""Classifier heads by name. A head maps (B, D) features to (B, C) logits."""
+"""Classifier heads by name. A head maps (B, D) features to (B, C) logits.
+
+Every head declares `compares_by_angle`: whether its logits depend on the features' directions only
+(normalised features), so a feature-level loss should compare features by angle too (IFL's center loss
+`auto` picks the cosine center loss for such a head, the Euclidean one otherwise)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ class LinearHead(nn.Linear):
     (models/ClassifierFC.py, ClassifierLA.py, ClassifierLWS.py: `nn.Linear(feat_dim, num_classes,
     bias=False)`, nn.Linear's own initialisation; docs/fidelity.md, section A); `bias=True` adds one."""
 
+    compares_by_angle = False
+
     def __init__(self, in_features: int, num_classes: int, bias: bool = False):
         super().__init__(in_features, num_classes, bias=bias)
 
@@ -29,6 +35,8 @@ class LinearHead(nn.Linear):
 class CosineHead(nn.Module):
     """Normalised linear classifier: `scale * cos(feature, class weight)` (LDAM, RIDE and TADE use scale 30,
     so a softmax over the logits is not flat)."""
+
+    compares_by_angle = True
 
     def __init__(self, in_features: int, num_classes: int, scale: float = 1.0):
         super().__init__()
@@ -78,6 +86,9 @@ class CausalNormHead(nn.Module):
     (its norm + gamma), and the logit is `tau / num_heads` times the sum of the chunks' dot products.
     `counterfactual` removes the direct effect of a feature direction at test time (TDE)."""
 
+    # each chunk is normalised on its own: the angle of the whole feature is not what the logits measure
+    compares_by_angle = False
+
     def __init__(self, in_features: int, num_classes: int, num_heads: int = 2, tau: float = 16.0,
                  gamma: float = 1 / 32):
         super().__init__()
@@ -119,16 +130,20 @@ class CausalNormHead(nn.Module):
 @HEADS.register("multi_expert")
 class MultiExpertHead(nn.Module):
     """One head per expert, each over its own slice of the feature ((B, E * D) from E experts' backbones):
-    `expert_logits` gives (B, E, C); the head's output is the experts' mean (RIDE, TADE)."""
+    `expert_logits` gives (B, E, C); the head's output is the experts' mean (RIDE, TADE).
+    `compares_by_angle`: None, as its expert heads; a bool overrides it (TADE, see glt.methods.tade)."""
 
     def __init__(self, in_features: int, num_classes: int, num_experts: int = 3, expert_head: str = "cosine",
-                 **kwargs):
+                 compares_by_angle: bool | None = None, **kwargs):
         super().__init__()
         if num_experts < 1 or in_features % num_experts:
             raise GLTError(f"multi_expert head: feature size {in_features} is not divisible by {num_experts} experts")
         self.experts = nn.ModuleList(
             create_head(expert_head, in_features // num_experts, num_classes, **kwargs) for _ in range(num_experts)
         )
+        if compares_by_angle is None:
+            compares_by_angle = all(getattr(e, "compares_by_angle", False) for e in self.experts)
+        self.compares_by_angle = bool(compares_by_angle)
 
     def expert_logits(self, x: torch.Tensor) -> torch.Tensor:
         chunks = x.chunk(len(self.experts), dim=1)

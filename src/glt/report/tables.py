@@ -197,3 +197,63 @@ def latex_report(runs: list[tuple[Path, dict]], title: str = "GLT results") -> s
     ]
     tables = [latex_table(runs, title=title), latex_table(runs, frequency=True, title=title)]
     return "\n".join(header) + "\n\n" + "\n".join(tables)
+
+
+# ---- model selection (glt report --select, docs/search.md) ----------------------------------------------------
+
+
+def _pm_pair(pair: tuple[float, float] | None, seeds: int) -> str:
+    return "-" if pair is None else _pm(pair[0], pair[1], seeds)
+
+
+def _param_text(params: dict) -> str:
+    if not params:
+        return "defaults"
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def selection_table(choices: dict, rule_label: str) -> str:
+    """Markdown: one row per method, Acc / Prc per protocol at the chosen (trial, epoch), then the chosen
+    hyper-parameters per method and protocol. `choices` is glt.report.select.select's result."""
+    if not choices:
+        return ("(nothing to select: no run logged this rule's metric at every epoch; the test-set oracle needs "
+                "per-epoch test numbers, log_test_metrics=true)")
+    methods = list(dict.fromkeys(m for m, _ in choices))
+    protocols = [p for p in PROTOCOLS if any(p == q for _, q in choices)]
+    header = ["method", "trials", "seeds", *(f"{p} {h}" for p in protocols for h in ("Acc", "Prc"))]
+    lines = [f"Selected by {rule_label}.", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes = set()
+    for m in methods:
+        cs = [choices.get((m, p)) for p in protocols]
+        trials = max(c.trials for c in cs if c)
+        seeds = max(c.seeds for c in cs if c)
+        row = [m, str(trials), str(seeds)]
+        for c in cs:
+            if c is None:
+                row += ["-", "-"]
+                continue
+            mark = "*" if c.at_checkpoint else ""
+            notes |= {"*"} if mark else set()
+            row += [_pm_pair(c.test.get("accuracy"), c.seeds) + mark, _pm_pair(c.test.get("precision"), c.seeds) + mark]
+        lines.append("| " + " | ".join(row) + " |")
+    if notes:
+        lines += ["", "\\* each run's best-val-accuracy checkpoint (its metrics.jsonl has no per-epoch test numbers)"]
+    lines += ["", "| method | protocol | trial | epoch | selection score | hyper-parameters |", "|---|---|---|---|---|---|"]
+    for m in methods:
+        for p in protocols:
+            c = choices.get((m, p))
+            if c is not None:
+                lines.append(f"| {m} | {p} | {c.trial} | {c.epoch} | {100 * c.score:.2f} | {_param_text(c.params)} |")
+    return "\n".join(lines)
+
+
+def selection_json(choices: dict) -> dict:
+    """{method: {protocol: {trial, epoch, score, params, seeds, trials, metric: {mean, std}}}}: fractions."""
+    out: dict = {}
+    for (m, p), c in choices.items():
+        out.setdefault(m, {})[p] = {
+            "trial": c.trial, "epoch": c.epoch, "score": c.score, "params": c.params, "seeds": c.seeds,
+            "trials": c.trials, "at_checkpoint": c.at_checkpoint,
+            **{k: {"mean": v[0], "std": v[1]} for k, v in c.test.items()},
+        }
+    return out

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from glt.io import write_json, write_text
 from glt.report.plots import attribute_accuracy, environment_stats, per_class_accuracy
-from glt.report.tables import latex_report, long_table, protocol_table, summarize, summary_json
+from glt.report.tables import (
+    latex_report,
+    long_table,
+    protocol_table,
+    summarize,
+    summary_json,
+)
+from glt.runtime.layout import SELECTION_JSON, SELECTION_MD
 
 
 def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
@@ -30,3 +37,26 @@ def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
     if environment_stats(runs, out / "figures" / "ifl_environments.png"):
         write_text(out / "results.md", md + "\n![IFL environments](figures/ifl_environments.png)\n")
     return table
+
+
+
+def selection_text(records: list[dict], rules: list[str]) -> str:
+    """One Markdown table per selection rule (glt.report.select.RULES)."""
+    from glt.report.select import RULES, select
+    from glt.report.tables import selection_table
+
+    return "\n\n".join(f"## {RULES.get(r).label}\n\n" + selection_table(select(records, r), RULES.get(r).label)
+                        for r in rules)
+
+
+def write_selection_report(records: list[dict], out: str | Path, rules: list[str], title: str = "GLT results") -> str:
+    """selection.md (one table per rule) and selection.json ({rule: {method: {protocol: ...}}}) into `out`."""
+    from glt.report.select import select
+    from glt.report.tables import selection_json
+
+    out = Path(out)
+    text = selection_text(records, rules)
+    write_text(out / SELECTION_MD, f"# {title}: model selection\n\nPercent, mean ± std over seeds at the "
+               "selected trial and epoch (docs/search.md).\n\n" + text + "\n")
+    write_json(out / SELECTION_JSON, {r: selection_json(select(records, r)) for r in rules})
+    return text

@@ -6,6 +6,7 @@ architecture) with a message naming the file, before any weight is copied."""
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import random
@@ -73,36 +74,43 @@ def check_checkpoint(state: dict, *, method: str, num_classes: int, backbone: st
     path = getattr(state, "path", None) or "checkpoint"
     meta = state.get("meta")
     if isinstance(meta, dict):
-        theirs = meta.get("method")
-        if theirs is not None and not same_method(str(theirs), str(method)):
-            raise GLTError(f"checkpoint {path} was written by method '{theirs}', but this run's method is "
-                           f"'{method}'")
-        n = meta.get("num_classes")
-        if n is not None and int(n) != int(num_classes):
-            raise GLTError(f"checkpoint {path} holds {n} classes, but the benchmark has {num_classes} classes")
-        bb = meta.get("backbone")
-        if bb is not None and str(bb) != str(backbone):
-            raise GLTError(f"checkpoint {path} was written for backbone '{bb}', but this run's is '{backbone}'")
+        _check_meta(meta, path, method, num_classes, backbone, same_method)
     for name, module in parts.items():
-        given = state[name]
-        if not isinstance(given, dict):
-            raise GLTError(f"checkpoint {path}: '{name}' is not a state dict")
-        own = module.state_dict()
-        missing = [k for k in own if k not in given]
-        unexpected = [k for k in given if k not in own]
-        if missing or unexpected:
-            raise GLTError(
-                f"checkpoint {path} does not fit this run's {name} (method {method}, backbone {backbone}): "
-                f"{len(missing)} missing keys (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
-            )
-        for k, v in own.items():
-            g = given[k]
-            if hasattr(g, "shape") and tuple(g.shape) != tuple(v.shape):
-                classes = ""
-                if tuple(g.shape[1:]) == tuple(v.shape[1:]) and v.shape and v.shape[0] == num_classes:
-                    classes = f": it holds {g.shape[0]} classes, but the benchmark has {num_classes} classes"
-                raise GLTError(f"checkpoint {path} does not fit this run's {name}: '{k}' has shape "
-                               f"{list(g.shape)}, expected {list(v.shape)}{classes}")
+        _check_part(state[name], module.state_dict(), path, name, method, num_classes, backbone)
+
+
+def _check_meta(meta: dict, path, method: str, num_classes: int, backbone: str, same_method) -> None:
+    """What the checkpoint says wrote it."""
+    theirs = meta.get("method")
+    if theirs is not None and not same_method(str(theirs), str(method)):
+        raise GLTError(f"checkpoint {path} was written by method '{theirs}', but this run's method is '{method}'")
+    n = meta.get("num_classes")
+    if n is not None and int(n) != int(num_classes):
+        raise GLTError(f"checkpoint {path} holds {n} classes, but the benchmark has {num_classes} classes")
+    bb = meta.get("backbone")
+    if bb is not None and str(bb) != str(backbone):
+        raise GLTError(f"checkpoint {path} was written for backbone '{bb}', but this run's is '{backbone}'")
+
+
+def _check_part(given, own: dict, path, name: str, method: str, num_classes: int, backbone: str) -> None:
+    """One state dict of the checkpoint against the module's own: the same keys, the same shapes."""
+    if not isinstance(given, dict):
+        raise GLTError(f"checkpoint {path}: '{name}' is not a state dict")
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    if missing or unexpected:
+        raise GLTError(
+            f"checkpoint {path} does not fit this run's {name} (method {method}, backbone {backbone}): "
+            f"{len(missing)} missing keys (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
+    for k, v in own.items():
+        g = given[k]
+        if hasattr(g, "shape") and tuple(g.shape) != tuple(v.shape):
+            classes = ""
+            if tuple(g.shape[1:]) == tuple(v.shape[1:]) and v.shape and v.shape[0] == num_classes:
+                classes = f": it holds {g.shape[0]} classes, but the benchmark has {num_classes} classes"
+            raise GLTError(f"checkpoint {path} does not fit this run's {name}: '{k}' has shape "
+                           f"{list(g.shape)}, expected {list(v.shape)}{classes}")
 
 
 def rng_state() -> dict[str, Any]:
@@ -120,6 +128,22 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def kept_rng():
+    """Run a block without moving any global RNG (torch, CUDA, Python, NumPy): its draws (a DataLoader's
+    seed) leave the training's random stream as it was."""
+    py, npy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

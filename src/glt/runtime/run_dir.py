@@ -1,11 +1,5 @@
-"""A run's output folder:
-
-    config.yaml        the resolved config
-    metrics.jsonl      one JSON line per epoch (strict JSON: NaN / inf are written as null)
-    checkpoints/       last.pt (resume), best.pt (best validation accuracy)
-    predictions/       <split>.csv  (id,prediction) for each test split of the track
-    eval.json          metrics of each test split; its presence marks the run complete
-    .glt.lock          while a training runs: its lock (fcntl.flock), holding its pid
+"""A training folder (its files: glt.runtime.layout; metrics.jsonl is strict JSON, NaN / inf written as
+null; the lock, glt.runtime.lock, is an fcntl.flock on a file holding the training's pid).
 
 The rules of the folder (RunDir.prepare), so that no user file is ever lost:
 
@@ -19,16 +13,16 @@ The rules of the folder (RunDir.prepare), so that no user file is ever lost:
   the first epoch) holds nothing worth keeping: a new training into the folder is accepted, whatever
   its config, and the CLI removes such a run's files when it fails (`finish_claim`).
 
-The same module checks output paths (`check_output_folder`, `check_output_file`) and the layouts of
-the other folders glt writes (a `glt run` folder, a sweep, the demo), for the commands' --overwrite.
+Output paths are checked by glt.runtime.output_paths, the layouts of the other folders glt writes (a
+`glt run` folder, a sweep, the demo) by glt.runtime.owned_files; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -38,215 +32,32 @@ from omegaconf import OmegaConf
 
 from glt.errors import GLTError, first_line
 from glt.io import strict_json, write_text
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no lock (the folder rules still apply)
-    fcntl = None
-
-LOCK = ".glt.lock"
-
-# files glt writes, as patterns of their path relative to the folder (fnmatch: `*` also matches `/`)
-TEMP = ".*.tmp"  # glt.io.atomic_path's temporary files, left behind by a kill
-RUN_LAYOUT = (
-    "config.yaml", "metrics.jsonl", "eval.json", LOCK, TEMP,
-    "checkpoints/*.pt", f"checkpoints/{TEMP}", "predictions/*.csv", f"predictions/{TEMP}", "tensorboard/*",
+from glt.runtime.layout import (  # noqa: F401  (the layouts callers import from here)
+    BEST,
+    CONFIG,
+    DEMO_LAYOUT,
+    DIGITS_LAYOUT,
+    EVAL,
+    LAST,
+    LOCK,
+    METRICS,
+    PROTOCOL_LAYOUT,
+    REPORT_LAYOUT,
+    RUN_LAYOUT,
+    SWEEP_LAYOUT,
+    TEMP,
+    TENSORBOARD,
+    TRACKS,
+    predictions_file,
 )
-TRACKS = ("glt", "cbl")
-PROTOCOL_LAYOUT = ("results.json", TEMP, *(f"{t}/{p}" for t in TRACKS for p in RUN_LAYOUT))  # `glt run`
-REPORT_LAYOUT = ("results.json", "results.md", "results.csv", "results.tex", TEMP, "figures/*")
-SWEEP_LAYOUT = (*REPORT_LAYOUT, *(f"runs/*/seed*/{p}" for p in PROTOCOL_LAYOUT))
-# the demo's benchmark: `glt build digits` (+ `glt cache`)
-DIGITS_LAYOUT = ("manifest.json", "splits/*", "images/*", "arrays/*", "cache/*", TEMP)
-DEMO_LAYOUT = (*SWEEP_LAYOUT, *(f"benchmark/{p}" for p in DIGITS_LAYOUT))
-
-
-# ---- output paths -----------------------------------------------------------------------------------------
-
-
-def _writable(folder: Path, what: str, target: Path) -> None:
-    """`folder` (or its nearest existing ancestor) is a folder this process can create files in."""
-    a = folder
-    while not os.path.lexists(a) and a != a.parent:
-        a = a.parent
-    if not a.is_dir():
-        raise GLTError(f"{what} {target}: {a} is a file, not a folder")
-    try:  # the only reliable test (read-only mounts, /proc, /sys, permissions): create and remove a folder
-        os.rmdir(tempfile.mkdtemp(prefix=".glt-write-check-", dir=a))
-    except OSError as e:
-        raise GLTError(f"{what} {target}: cannot write in {a} ({e.strerror or first_line(e)})") from None
-
-
-def check_output_folder(path: str | os.PathLike, what: str = "--out") -> Path:
-    """Refuse an output folder that is a file, lies under a file, or cannot be written; writes nothing."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise GLTError(f"{what} {p} is a file, not a folder")
-    _writable(p, what, p)
-    return p
-
-
-def check_output_file(path: str | os.PathLike, what: str = "--out") -> Path:
-    """Refuse an output file that is a folder, lies under a file, or cannot be written; writes nothing."""
-    p = Path(path)
-    if p.is_dir():
-        raise GLTError(f"{what} {p} is a folder, not a file")
-    _writable(p.parent, what, p)
-    return p
-
-
-# ---- what glt wrote ---------------------------------------------------------------------------------------
-
-
-def _folder_patterns(layout: tuple[str, ...]) -> list[str]:
-    """Patterns of the folders a layout's files live in ("checkpoints", "runs/*/seed*/glt", ...)."""
-    out = []
-    for pat in layout:
-        parts = pat.split("/")
-        out += ["/".join(parts[:i]) for i in range(1, len(parts))]
-    return out
-
-
-def scan_layout(root: str | os.PathLike, layout: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(files of `layout`, other entries) under `root`, as relative paths; an empty folder that is not
-    one of the layout's counts as another entry, links are never followed."""
-    root = Path(root)
-    folders = _folder_patterns(layout)
-    ours, others = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, root)
-        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-        dirnames[:] = [d for d in dirnames if d not in links]
-        for name in sorted(filenames + links):
-            rel = prefix + name
-            (ours if any(fnmatchcase(rel, p) for p in layout) else others).append(rel)
-        if prefix and not filenames and not dirnames and not links:  # an empty folder
-            rel = prefix[:-1]
-            if not any(fnmatchcase(rel, p) for p in (*folders, *layout)):
-                others.append(rel + "/")
-    return ours, others
-
-
-def remove_layout(root: str | os.PathLike, layout: tuple[str, ...], keep: tuple[str, ...] = (LOCK,)) -> None:
-    """Delete the files of `layout` under `root` (not those in `keep`), then the folders left empty.
-    Callers first check with `scan_layout` that `root` holds nothing else."""
-    root = Path(root)
-    ours, _ = scan_layout(root, layout)
-    for rel in ours:
-        if rel not in keep:
-            (root / rel).unlink(missing_ok=True)
-    folders = (*_folder_patterns(layout), *layout)
-    for dirpath, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
-        rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        if rel != "." and any(fnmatchcase(rel, p) for p in folders):
-            try:
-                os.rmdir(dirpath)
-            except OSError:  # not empty: it holds something kept
-                pass
-
-
-def refuse_foreign(root: Path, others: list[str]) -> None:
-    if others:
-        raise GLTError(
-            f"output folder {root} holds {others[0]}"
-            + (f" (and {len(others) - 1} more)" if len(others) > 1 else "")
-            + ", which glt did not write; --overwrite removes only what glt wrote: move it away or use another --out"
-        )
-
-
-def check_layout_folder(out: Path, layout: tuple[str, ...], what: str, overwrite: bool = False) -> None:
-    """An output folder of `layout` (a `glt run`, a sweep, the demo), checked before anything is written:
-    with --overwrite, one holding files glt did not write is refused (naming one); without, a non-empty
-    folder that holds nothing of `layout` is refused."""
-    check_output_folder(out)
-    if not out.is_dir():
-        return
-    ours, others = scan_layout(out, layout)
-    if overwrite:
-        refuse_foreign(out, others)
-    elif others and not ours:
-        raise GLTError(f"output folder {out} is not empty and holds no glt {what}: {others[0]} was not written by "
-                       "glt; use another --out")
-
-
-# ---- the lock ---------------------------------------------------------------------------------------------
-
-_HELD: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # lock path -> RunLock of this process
-
-
-def _unlock(f, path: str) -> None:
-    try:
-        if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
-            os.unlink(path)  # while still holding it: a waiting opener sees another inode and retries
-    except OSError:
-        pass
-    finally:
-        f.close()
-
-
-def lock_holder(folder: str | os.PathLike) -> str | None:
-    """The pid (as written in the lock file) of another live process holding `folder`'s lock, else None."""
-    path = Path(folder) / LOCK
-    if fcntl is None or os.path.realpath(path) in _HELD or not path.is_file():
-        return None
-    try:
-        with open(path) as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return f.read().strip() or "?"
-            fcntl.flock(f, fcntl.LOCK_UN)
-    except OSError:
-        return None
-    return None
-
-
-class RunLock:
-    """An exclusive fcntl.flock on FOLDER/.glt.lock, which holds this process's pid. The kernel drops
-    the lock when the process ends, however it ends, so a lock file left by a killed training is simply
-    taken over. Released by `release()` or when the object is collected (the file is removed then).
-    Within one process trainings run one after another: an earlier holder of the same folder (a training
-    that ended with an exception still referenced by a traceback) is released first."""
-
-    def __init__(self, folder: str | os.PathLike):
-        self.folder = Path(folder)
-        self.path = self.folder / LOCK
-        key = os.path.realpath(self.path)
-        old = _HELD.get(key)
-        if old is not None:
-            old.release()
-        self._finalizer = None
-        if fcntl is None:
-            return
-        while True:
-            f = open(self.path, "a+")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.seek(0)
-                pid = f.read().strip() or "?"
-                f.close()
-                raise GLTError(f"output folder {self.folder} is in use by another glt training (pid {pid}; "
-                               f"lock file {self.path})") from None
-            try:  # the holder may have removed the file between our open and flock: lock the new one
-                same = os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            f.close()
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        self._finalizer = weakref.finalize(self, _unlock, f, str(self.path))
-        _HELD[key] = self
-
-    def release(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
+from glt.runtime.lock import RunLock, lock_holder
+from glt.runtime.output_paths import check_output_file, check_output_folder  # noqa: F401
+from glt.runtime.owned_files import (  # noqa: F401
+    check_layout_folder,
+    refuse_foreign,
+    remove_layout,
+    scan_layout,
+)
 
 
 class _Claim:
@@ -322,24 +133,29 @@ def _same_but_relative(stored: str, text: str) -> bool:
 
 
 class RunDir:
+    """A training folder (its file names: glt.runtime.layout)."""
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self._claim: _Claim | None = None
 
-    config = property(lambda self: self.root / "config.yaml")
-    metrics = property(lambda self: self.root / "metrics.jsonl")
-    last = property(lambda self: self.root / "checkpoints" / "last.pt")
-    best = property(lambda self: self.root / "checkpoints" / "best.pt")
-    eval = property(lambda self: self.root / "eval.json")
+    config = property(lambda self: self.root / CONFIG)
+    metrics = property(lambda self: self.root / METRICS)
+    last = property(lambda self: self.root / LAST)
+    best = property(lambda self: self.root / BEST)
+    eval = property(lambda self: self.root / EVAL)
+    tensorboard = property(lambda self: self.root / TENSORBOARD)
 
     def predictions(self, split: str) -> Path:
-        return self.root / "predictions" / (split.replace("/", "__") + ".csv")
+        return self.root / predictions_file(split)
 
     @property
     def complete(self) -> bool:
         return self.eval.is_file()
 
-    def load_config(self):
+    def load_config(self, validate: Callable[..., Any] | None = None):
+        """The run's config.yaml; `validate(cfg, source=...)` (glt.config.validate_config, passed in by
+        the caller: the runtime layer knows no config schema) checks it and returns it."""
         if self.root.exists() and not self.root.is_dir():
             raise GLTError(f"{self.root} is a file, not a run folder")
         if not self.config.is_file():
@@ -350,9 +166,7 @@ class RunDir:
             raise GLTError(f"malformed run config {self.config}: {first_line(e)}") from None
         if not OmegaConf.is_dict(cfg):
             raise GLTError(f"malformed run config {self.config}: expected a mapping")
-        from glt.config import validate_config
-
-        return validate_config(cfg, source=str(self.config))
+        return validate(cfg, source=str(self.config)) if validate is not None else cfg
 
     def _decide(self, text: str, resume: bool, overwrite: bool) -> str:
         """What `prepare` does with the folder as it is now: 'new', 'overwrite', 'resume' or 'complete'
@@ -365,13 +179,22 @@ class RunDir:
             refuse_foreign(root, others)
             return "overwrite"
         if not self.config.is_file():
-            if others:
-                raise GLTError(f"output folder {root} is not empty and holds no run: {others[0]} was not written "
-                               "by glt; use another --out")
-            if any(not (r == LOCK or fnmatchcase(r, TEMP)) for r in ours):
-                raise GLTError(f"output folder {root} is not empty and holds no run (no config.yaml); use "
-                               "--overwrite to replace it")
-            return "new"
+            return self._decide_without_config(ours, others)
+        return self._decide_stored(text, resume)
+
+    def _decide_without_config(self, ours: list[str], others: list[str]) -> str:
+        """A folder without config.yaml: new, if it holds nothing but a lock or temporary files."""
+        if others:
+            raise GLTError(f"output folder {self.root} is not empty and holds no run: {others[0]} was not written "
+                           "by glt; use another --out")
+        if any(not (r == LOCK or fnmatchcase(r, TEMP)) for r in ours):
+            raise GLTError(f"output folder {self.root} is not empty and holds no run (no {CONFIG}); use "
+                           "--overwrite to replace it")
+        return "new"
+
+    def _decide_stored(self, text: str, resume: bool) -> str:
+        """A folder holding a run: complete, resumable, or one that stopped before its first checkpoint."""
+        root = self.root
         try:
             stored = self.config.read_text(errors="replace")
         except OSError as e:
@@ -456,8 +279,9 @@ class FinishedRun:
     config: Any
 
 
-def load_finished_run(root: str | os.PathLike) -> FinishedRun:
-    """The best checkpoint and config of the finished run folder `root` (GLTError naming what is missing)."""
+def load_finished_run(root: str | os.PathLike, validate: Callable[..., Any] | None = None) -> FinishedRun:
+    """The best checkpoint and config of the finished run folder `root` (GLTError naming what is missing);
+    `validate` checks the config (see RunDir.load_config)."""
     from glt.runtime.checkpoint import load_checkpoint
 
     run = RunDir(root)
@@ -465,7 +289,7 @@ def load_finished_run(root: str | os.PathLike) -> FinishedRun:
         raise GLTError(f"{run.best} not found (expected the folder of a finished run)")
     state = load_checkpoint(run.best)
     try:
-        config = run.load_config()
+        config = run.load_config(validate)
     except GLTError:  # an old or hand-made folder: the weights alone
         config = None
     return FinishedRun(run.best, dict(state.get("model", {})), config)
