@@ -186,3 +186,23 @@ def test_train_takes_backbone_and_weights_file_from_the_command_line(tiny_benchm
     for k, v in ref.state_dict().items():
         if "running" not in k and "num_batches" not in k:
             torch.testing.assert_close(state[f"backbone.{k}"], v, rtol=0, atol=1e-6)
+
+
+def test_a_fixed_size_backbone_refuses_other_image_sizes(tiny_benchmark, tmp_path, capsys):
+    """A ViT built for 32 px images on a benchmark fed at another size: one line naming the setting to
+    change, before any training, exit status 2, nothing written."""
+    pytest.importorskip("timm")
+    from glt.benchmark import Benchmark
+    from glt.cli.main import main
+
+    size = Benchmark(tiny_benchmark).manifest.image_size
+    assert size != 32
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--benchmark", str(tiny_benchmark), "--method", "ce", "--out", str(out),
+              "--backbone", "timm:vit_tiny_patch16_224", "model.options.img_size=32", "model.options.patch_size=8",
+              "epochs=1", "data.num_workers=0", "progress=false", "threads=1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "takes 32 px images" in err[0] and "data.image_size=32" in err[0], err
+    assert not out.exists()

@@ -23,7 +23,7 @@ from glt.runtime.run_dir import RunDir
 from glt.engine import trainer
 from glt.engine.trainer import Setup, stage_optim, train
 from glt.errors import GLTError
-from glt.methods import METHODS, Context, Output, Stage, combinations, resolve_method
+from glt.methods import Context, Output, Stage, combinations, resolve_method, zoo_names
 from glt.methods.bbn import reversed_weights
 from glt.methods.losses import class_balanced_weights, ldam_margins
 from glt.methods.lff import generalized_ce
@@ -94,7 +94,7 @@ def _train(tiny_benchmark, out, name, extra=()):
     return train(cfg, out)
 
 
-@pytest.mark.parametrize("name", METHODS.names() + IFL_COMBOS)
+@pytest.mark.parametrize("name", zoo_names() + IFL_COMBOS)  # zeroshot: tests/test_zeroshot_lift.py
 def test_every_method_trains_one_epoch_and_predicts(tiny_benchmark, tmp_path, name):
     results = _train(tiny_benchmark, tmp_path / "run", name)
     assert set(results) == {"glt/test_glt", "glt/test_cbl", "glt/test_gbl"}
@@ -109,7 +109,7 @@ def test_every_method_trains_one_epoch_and_predicts(tiny_benchmark, tmp_path, na
         assert any("center_loss" in x for x in lines)  # the center loss ran on the method's features
 
 
-@pytest.mark.parametrize("name", METHODS.names() + IFL_COMBOS)
+@pytest.mark.parametrize("name", zoo_names() + IFL_COMBOS)  # zeroshot: tests/test_zeroshot_lift.py
 def test_methods_command_shows_every_method(name, capsys):
     with pytest.raises(SystemExit) as e:
         main(["methods", name])

@@ -15,7 +15,7 @@ from glt.config import build_config
 from glt.engine.schedule import lr_factor
 from glt.engine.trainer import stage_optim
 from glt.errors import GLTError
-from glt.methods import METHODS, WRAPPERS, Context, resolve_method
+from glt.methods import WRAPPERS, Context, resolve_method, zoo_names
 from glt.presets import benchmark_kind, paper_preset
 
 NUM_CLASSES = 4
@@ -49,7 +49,8 @@ IFL_ARGS = {
 IRM_ARGS = {"alpha_milestones": [30, 60, 90], "alphas": [1e-3, 1e-2, 1e-1, 1.0], "rebuild_every_epoch": True}
 
 # every method, IFL around each, the bare wrappers (ifl = ifl+blsoftmax, irm = irm+ce) and one IRM combination
-ALL_METHODS = METHODS.names() + [f"ifl+{m}" for m in METHODS.names()] + WRAPPERS.names() + ["irm+ldam"]
+# the methods of the small-CNN zoo (CLIP zero-shot needs an open_clip backbone and has no paper setting)
+ALL_METHODS = zoo_names() + [f"ifl+{m}" for m in zoo_names()] + WRAPPERS.names() + ["irm+ldam"]
 
 
 def _table(n: int, multilabel: bool) -> SplitTable:

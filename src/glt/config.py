@@ -43,6 +43,9 @@ class DataConfig:
     # resized copies written by `glt cache`: None ($GLT_IMAGE_CACHE, else auto: the smallest complete
     # cache large enough for image_size), "off" (the originals), a short side (128) or a cache folder name
     image_cache: str | None = None
+    # a feature store written by `glt features`: train and score on its rows instead of the images, through the
+    # "features" backbone (the identity, or model.options.adapter); transforms and augmentation do not apply
+    features: str | None = None
 
 
 @dataclass
@@ -276,6 +279,8 @@ def build_config(
     _record(sources, given, "command line")
     cfg = _merge(cfg, cli, "override")
     _record(sources, cli, "override")
+    if cfg.data.features is not None:
+        _check_features(cfg, spec)
     for key, value in STYLE_BACKBONE_OPTIONS.get(image_style, {}).get(str(cfg.model.backbone), {}).items():
         if key not in cfg.model.options:
             cfg.model.options[key] = value
@@ -291,6 +296,22 @@ def build_config(
         if cfg.data[key] is not None and len(cfg.data[key]) != 3:
             raise GLTError(f"data.{key} needs 3 values (one per RGB channel), not {list(cfg.data[key])}")
     return validate_config(cfg, check_paths=True)
+
+
+def _check_features(cfg, spec) -> None:
+    """data.features: the store's rows replace the images, the "features" backbone (the identity) the image
+    model; a method that needs images, image weights or augmentation are errors."""
+    from glt.methods.feature_support import check_feature_method
+
+    check_feature_method(spec)
+    for key in ("weights", "weights_file"):
+        if cfg.model[key]:
+            raise GLTError(f"model.{key} does not apply with data.features: the store holds the backbone's "
+                           f"features already (its store.json names the weights)")
+    if cfg.data.augment not in ("default", "none"):
+        raise GLTError(f"data.augment={cfg.data.augment} does not apply with data.features: stored features are "
+                       "not augmented")
+    cfg.model.backbone = "features"
 
 
 def to_yaml(cfg) -> str:
@@ -422,6 +443,12 @@ def validate_config(cfg, source: str | None = None, check_paths: bool = False):
             if path.stat().st_size == 0:
                 raise GLTError(f"{where}model.weights_file: {path} is empty (0 bytes)")
             cfg.model.weights_file = os.path.abspath(path)
+        feats = OmegaConf.select(cfg, "data.features", default=None)
+        if feats:
+            if not (Path(str(feats)) / "store.json").is_file():
+                raise GLTError(f"{where}data.features: {feats} is not a feature store (no store.json; `glt features` "
+                               "writes one)")
+            cfg.data.features = os.path.abspath(str(feats))
         init = OmegaConf.select(cfg, "method_args.init_from", default=None)
         if init:
             if not Path(str(init)).is_dir():

@@ -257,6 +257,20 @@ def _check_supply(what: str, counts: np.ndarray, digits_of_rank: np.ndarray, hin
 # ---- the build --------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Rows:
+    """Every image to render, split after split in the order of `_split_requests`: its class rank, colour
+    (attribute), source digit, hue, jitter, id and path."""
+
+    rank: np.ndarray
+    attr: np.ndarray
+    source: np.ndarray
+    hue: np.ndarray
+    jitter: dict[str, np.ndarray]
+    ids: np.ndarray
+    paths: np.ndarray
+
+
 def build_digits(
     out,
     *,
@@ -280,6 +294,7 @@ def build_digits(
 
     Deterministic: the same arguments give byte-identical tables and PNGs. See the module docstring
     and docs/colordigits.md for the recipe; the size arguments are documented in DEFAULT_SIZES.
+    The steps below draw from one generator in a fixed order (sources, splits, renders, jitter).
     """
     sizes = dict(
         pool_head=pool_head,
@@ -292,15 +307,42 @@ def build_digits(
     )
     ratio = _check_options(seed, imbalance, attribute_ratio, colours, image_size, sizes)
     imbalance = float(imbalance)
-    C, K = NUM_CLASSES, colours
-
     images, target = load_source_digits()
     rng = np.random.default_rng(seed)
+    digit_of_rank, held, train_src = _split_sources(target, heldout_sources, rng)
+    order, glt_train_counts = _split_requests(ratio, imbalance, colours, sizes, digit_of_rank, rng)
+    rows = _render_rows(order, held, train_src, colours, max_renders, digit_of_rank, rng)
 
-    # which digit gets which place on the long-tail profile
-    digit_of_rank = rng.permutation(C)
+    # labels: rank by Train-GLT class size (the i.i.d. draws may, in principle, swap neighbours)
+    label_of_rank = np.empty(NUM_CLASSES, dtype=np.int64)
+    label_of_rank[np.argsort(-glt_train_counts, kind="stable")] = np.arange(NUM_CLASSES)
+    class_names = [f"digit {digit_of_rank[r]}" for r in np.argsort(label_of_rank)]
+    tables, blocks = _split_tables(order, rows, label_of_rank)
+    info = _digits_info(seed, imbalance, ratio, colours, background, image_size, sizes, class_names,
+                        label_of_rank, held)
+    manifest = Manifest(
+        name=NAME,
+        classes=class_names,
+        attribute_kind="index",
+        num_attributes=colours,
+        attribute_names=[f"colour rank {a}" for a in range(colours)],
+        image_style="small",
+        image_size=int(image_size),
+        info=info,
+        kind="colordigits_glt",
+    )
+    with build_output(out, overwrite) as tmp:
+        _write_images(tmp, images, rows, blocks, tables, background, image_size, progress)
+        write_benchmark(tmp, manifest, tables, unique_ids=True)
+    return Path(out)
+
+
+def _split_sources(target: np.ndarray, heldout_sources: int, rng):
+    """Which digit gets which place on the long-tail profile, and per class rank its held-out source
+    digits (they feed every test / val split) and its training sources."""
+    digit_of_rank = rng.permutation(NUM_CLASSES)
     held, train_src = [], []
-    for r in range(C):
+    for r in range(NUM_CLASSES):
         src = rng.permutation(np.flatnonzero(target == digit_of_rank[r]))
         if heldout_sources >= len(src):
             raise GLTError(
@@ -309,14 +351,19 @@ def build_digits(
             )
         held.append(np.sort(src[:heldout_sources]))
         train_src.append(np.sort(src[heldout_sources:]))
+    return digit_of_rank, held, train_src
 
-    # ---- the (class, colour) counts of every split, ImageNet-GLT order ----
-    test_gbl = _grid(np.full((C, K), gbl_per_colour, dtype=np.int64))
-    test_cbl = _grid(np.tile(apportion(test_per_class, ratio), (C, 1)))
-    pool_counts = np.stack([apportion(int(n), ratio) for n in class_profile(pool_head, imbalance)])
+
+def _split_requests(ratio, imbalance: float, colours: int, sizes: dict, digit_of_rank, rng):
+    """The (class, colour) requests of every split, in ImageNet-GLT order, as (split names sharing the
+    rendered images, requests, uses held-out sources); and Train-GLT's class counts."""
+    C, K = NUM_CLASSES, colours
+    test_gbl = _grid(np.full((C, K), sizes["gbl_per_colour"], dtype=np.int64))
+    test_cbl = _grid(np.tile(apportion(sizes["test_per_class"], ratio), (C, 1)))
+    pool_counts = np.stack([apportion(int(n), ratio) for n in class_profile(sizes["pool_head"], imbalance)])
     _check_supply("the glt pool", pool_counts, digit_of_rank, "lower --imbalance or raise pool_head")
     pool = _grid(pool_counts)
-    n_test, n_val = C * test_per_class, C * val_per_class
+    n_test, n_val = C * sizes["test_per_class"], C * sizes["val_per_class"]
     if n_test + n_val >= len(pool.rank):
         raise GLTError(
             f"the long-tailed pool holds {len(pool.rank)} images, too few for Test-GLT ({n_test}) + Val ({n_val}) "
@@ -336,26 +383,29 @@ def build_digits(
             f"Train-GLT has no image of class 'digit {digit_of_rank[r]}' after drawing Test-GLT and Val; "
             f"raise pool_head or lower --imbalance"
         )
-    cbl_counts = np.tile(apportion(cbl_per_class, ratio), (C, 1))
+    cbl_counts = np.tile(apportion(sizes["cbl_per_class"], ratio), (C, 1))
     _check_supply("Train-CBL", cbl_counts, digit_of_rank, "raise cbl_per_class")
-    cbl_val = _grid(np.tile(apportion(val_per_class, ratio), (C, 1)))
-    cbl_train = _grid(cbl_counts)
-
-    # ---- render requests: held-out sources feed every test / val split, the others the training sets ----
-    order = [  # (split names sharing the rendered images, requests, uses held-out sources)
+    cbl_val = _grid(np.tile(apportion(sizes["val_per_class"], ratio), (C, 1)))
+    order = [
         (("glt/test_gbl", "cbl/test_gbl"), test_gbl, True),
         (("glt/test_cbl", "cbl/test_cbl"), test_cbl, True),
         (("glt/test_glt",), glt["test_glt"], True),
         (("glt/val",), glt["val"], True),
         (("cbl/val",), cbl_val, True),
         (("glt/train",), glt["train"], False),
-        (("cbl/train",), cbl_train, False),
+        (("cbl/train",), _grid(cbl_counts), False),
     ]
+    return order, glt_train_counts
+
+
+def _render_rows(order, held, train_src, colours: int, max_renders: int, digit_of_rank, rng) -> _Rows:
+    """Every image of every split: a source digit (held-out sources for the test / val splits, the others
+    for the training sets, each rendered at most `max_renders` times), its hue, jitter, id and path."""
     all_rank = np.concatenate([req.rank for _, req, _ in order])
     all_attr = np.concatenate([req.attr for _, req, _ in order])
     all_held = np.concatenate([np.full(len(req.rank), h) for _, req, h in order])
     source = np.empty(len(all_rank), dtype=np.int64)
-    for r in range(C):
+    for r in range(NUM_CLASSES):
         for is_held, pool_src in ((True, held[r]), (False, train_src[r])):
             rows = np.flatnonzero((all_rank == r) & (all_held == is_held))
             need = -(-len(rows) // len(pool_src))
@@ -367,8 +417,7 @@ def build_digits(
                     f"lower the split sizes or change heldout_sources"
                 )
             source[rows] = _cycle(pool_src, len(rows), rng)
-
-    hue = class_colours(K)[all_rank, all_attr]
+    hue = class_colours(colours)[all_rank, all_attr]
     n = len(all_rank)
     jitter = {
         "dx": rng.uniform(-JITTER["shift"], JITTER["shift"], n),
@@ -382,26 +431,30 @@ def build_digits(
     stems = [f"{s}_{COLOUR_NAMES[h]}_{j}" for s, h, j in zip(source.tolist(), hue.tolist(), k.tolist())]
     ids = np.array([f"digits/{s}" for s in stems], dtype=object)
     paths = np.array([f"images/{s}.png" for s in stems], dtype=object)
+    return _Rows(all_rank, all_attr, source, hue, jitter, ids, paths)
 
-    # labels: rank by Train-GLT class size (the i.i.d. draws may, in principle, swap neighbours)
-    label_of_rank = np.empty(C, dtype=np.int64)
-    label_of_rank[np.argsort(-glt_train_counts, kind="stable")] = np.arange(C)
-    rank_of_label = np.argsort(label_of_rank)
-    class_names = [f"digit {digit_of_rank[r]}" for r in rank_of_label]
-    label = label_of_rank[all_rank]
 
+def _split_tables(order, rows: _Rows, label_of_rank: np.ndarray):
+    """The split tables (splits sharing rendered images share a table) and, per distinct table, its rows
+    of `rows` and the split names."""
+    label = label_of_rank[rows.rank]
     tables: dict[str, SplitTable] = {}
-    blocks: list[tuple[slice, tuple[str, ...]]] = []  # render rows of each distinct table
+    blocks: list[tuple[slice, tuple[str, ...]]] = []
     start = 0
     for names, req, _ in order:
         sl = slice(start, start + len(req.rank))
         start = sl.stop
-        table = SplitTable(ids[sl], paths[sl], label[sl], FREQUENCY_OF_RANK[label[sl]], all_attr[sl])
+        table = SplitTable(rows.ids[sl], rows.paths[sl], label[sl], FREQUENCY_OF_RANK[label[sl]], rows.attr[sl])
         blocks.append((sl, names))
         for name in names:
             tables[name] = table
+    return tables, blocks
 
-    palette = class_colours(K)
+
+def _digits_info(seed, imbalance, ratio, colours, background, image_size, sizes, class_names, label_of_rank,
+                 held) -> dict:
+    """The manifest's `info`: every option and size, the colours, the held-out sources."""
+    palette = class_colours(colours)
     info = {
         "builder": "digits",
         "source": "sklearn.datasets.load_digits",
@@ -409,72 +462,65 @@ def build_digits(
         "options": {
             "imbalance": imbalance,
             "attribute_ratio": [float(x) for x in ratio],
-            "colours": K,
+            "colours": colours,
             "background": bool(background),
             "image_size": int(image_size),
             **{key: int(v) for key, v in sizes.items()},
         },
-        "colours": [COLOUR_NAMES[h] for h in benchmark_colours(K)],
-        "class_colours": {class_names[label_of_rank[r]]: [COLOUR_NAMES[h] for h in palette[r]] for r in range(C)},
+        "colours": [COLOUR_NAMES[h] for h in benchmark_colours(colours)],
+        "class_colours": {class_names[label_of_rank[r]]: [COLOUR_NAMES[h] for h in palette[r]]
+                          for r in range(NUM_CLASSES)},
         "colour_rgb": {name: [int(round(255 * c)) for c in PALETTE[i]] for i, name in enumerate(COLOUR_NAMES)},
         "frequency_rule": "class rank 0-3 many, 4-6 medium, 7-9 few",
-        "heldout_source_indices": {class_names[label_of_rank[r]]: held[r].tolist() for r in range(C)},
+        "heldout_source_indices": {class_names[label_of_rank[r]]: held[r].tolist() for r in range(NUM_CLASSES)},
         "jitter": JITTER,
     }
     if background:
         info["background_rgb"] = {
             name: [int(round(255 * c)) for c in BACKGROUND[i]] for i, name in enumerate(COLOUR_NAMES)
         }
-    manifest = Manifest(
-        name=NAME,
-        classes=class_names,
-        attribute_kind="index",
-        num_attributes=K,
-        attribute_names=[f"colour rank {a}" for a in range(K)],
-        image_style="small",
-        image_size=int(image_size),
-        info=info,
-        kind="colordigits_glt",
-    )
+    return info
 
-    with build_output(out, overwrite) as tmp:
-        (tmp / "images").mkdir()
-        # the decoded images once more, uint8 (N, 3, S, S) per distinct split table (benchmark/arrays.py):
-        # training reads one array instead of decoding every PNG (the PNG pixels, losslessly)
-        (tmp / ARRAYS_DIR).mkdir()
-        arrays, index = [], {}
-        for sl, names in blocks:
-            file = array_file(names[0])
-            shape = (sl.stop - sl.start, 3, image_size, image_size)
-            arr = np.lib.format.open_memmap(tmp / ARRAYS_DIR / file, mode="w+", dtype=np.uint8, shape=shape)
-            arrays.append((sl, arr))
-            for name in names:
-                index[name] = {"file": file, "rows": shape[0], "ids_sha256": table_digest(tables[name]),
-                               "shape": list(shape)}
-        up, factor = _upsample_sources(images, image_size)
-        bg = BACKGROUND[hue] if background else np.zeros((n, 3))
-        chunk = max(1, 2**18 // (image_size * image_size))  # small chunks stay in cache
-        with tqdm(total=n, desc="render colordigits", unit="img", disable=not progress) as bar:
-            for lo in range(0, n, chunk):
-                sl = slice(lo, min(n, lo + chunk))
-                part = {key: v[sl] for key, v in jitter.items()}
-                batch = render(up, factor, source[sl], part, PALETTE[hue[sl]], bg[sl], image_size)
-                # PNG encoding dominates the build time (~0.3 ms an image); threads did not help (GIL)
-                for img, path in zip(batch, paths[sl]):
-                    buf = io.BytesIO()  # encode in memory, then one write: fewer system calls per file
-                    Image.fromarray(img, "RGB").save(buf, format="PNG")
-                    (tmp / path).write_bytes(buf.getvalue())
-                for block, arr in arrays:
-                    a, b = max(block.start, sl.start), min(block.stop, sl.stop)
-                    if a < b:
-                        arr[a - block.start : b - block.start] = batch[a - sl.start : b - sl.start].transpose(0, 3, 1, 2)
-                bar.update(len(batch))
-        for _, mapped in arrays:
-            mapped.flush()
-        arrays.clear()
-        write_json(tmp / ARRAYS_DIR / INDEX, index)
-        write_benchmark(tmp, manifest, tables, unique_ids=True)
-    return Path(out)
+
+def _write_images(tmp: Path, images, rows: _Rows, blocks, tables, background: bool, image_size: int,
+                  progress: bool) -> None:
+    """Render every image into tmp/images (PNG) and, once more, into one uint8 (N, 3, S, S) array per distinct
+    split table (benchmark/arrays.py): training reads one array instead of decoding every PNG (the PNG
+    pixels, losslessly)."""
+    (tmp / "images").mkdir()
+    (tmp / ARRAYS_DIR).mkdir()
+    arrays, index = [], {}
+    for sl, names in blocks:
+        file = array_file(names[0])
+        shape = (sl.stop - sl.start, 3, image_size, image_size)
+        arr = np.lib.format.open_memmap(tmp / ARRAYS_DIR / file, mode="w+", dtype=np.uint8, shape=shape)
+        arrays.append((sl, arr))
+        for name in names:
+            index[name] = {"file": file, "rows": shape[0], "ids_sha256": table_digest(tables[name]),
+                           "shape": list(shape)}
+    n = len(rows.rank)
+    up, factor = _upsample_sources(images, image_size)
+    bg = BACKGROUND[rows.hue] if background else np.zeros((n, 3))
+    chunk = max(1, 2**18 // (image_size * image_size))  # small chunks stay in cache
+    with tqdm(total=n, desc="render colordigits", unit="img", disable=not progress) as bar:
+        for lo in range(0, n, chunk):
+            sl = slice(lo, min(n, lo + chunk))
+            part = {key: v[sl] for key, v in rows.jitter.items()}
+            batch = render(up, factor, rows.source[sl], part, PALETTE[rows.hue[sl]], bg[sl], image_size)
+            # PNG encoding dominates the build time (~0.3 ms an image); threads did not help (GIL)
+            for img, path in zip(batch, rows.paths[sl]):
+                buf = io.BytesIO()  # encode in memory, then one write: fewer system calls per file
+                Image.fromarray(img, "RGB").save(buf, format="PNG")
+                (tmp / path).write_bytes(buf.getvalue())
+            for block, arr in arrays:
+                a, b = max(block.start, sl.start), min(block.stop, sl.stop)
+                if a < b:
+                    arr[a - block.start : b - block.start] = batch[a - sl.start : b - sl.start].transpose(0, 3, 1, 2)
+            bar.update(len(batch))
+    for _, mapped in arrays:
+        mapped.flush()
+    arrays.clear()
+    write_json(tmp / ARRAYS_DIR / INDEX, index)
 
 
 # ---- command line -----------------------------------------------------------------------------------

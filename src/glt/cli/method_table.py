@@ -145,6 +145,32 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                             'whose weights both models\n'
                             '    then keep) | independent | copy (the biased model starts from the debiased '
                             "model's weights)."},
+             'lift': {'description': 'LIFT-style tuning (LoRA / linear probe / full), text-initialised '
+                                     'cosine head, logit-adjusted loss',
+                      'settings': [('tuning', 'lora'),
+                                   ('init_head', 'auto'),
+                                   ('scale', 25.0),
+                                   ('tau', 1.0),
+                                   ('lora_r', 8),
+                                   ('lora_alpha', 16.0),
+                                   ('lora_dropout', 0.0),
+                                   ('class_names', None),
+                                   ('templates', 'imagenet')],
+                      'train_defaults': {'optim': {'lr': 0.01, 'schedule': 'cosine'}},
+                      'paper': {},
+                      'paper_by_kind': {},
+                      'search_space': {'method_args.lora_r': 'one of 4, 8, 16',
+                                       'method_args.scale': 'uniform [15, 30]',
+                                       'method_args.tau': 'uniform [0, 2]',
+                                       'optim.lr': 'log-uniform [0.001, 0.05]'},
+                      'doc': "Fine-tuning with a light touch: `tuning` lora (peft adapters on the backbone's "
+                             'attention and MLP layers;\n'
+                             '    only they and the head train) | linear (the head alone) | full; a cosine '
+                             'head of scale `scale`, initialised\n'
+                             '    from the text embeddings of class-name prompts (`init_head` text; auto: '
+                             'text for an open_clip backbone,\n'
+                             '    random otherwise); the logit-adjusted loss with `tau`, plain logits at '
+                             'test time.'},
              'logit_adj': {'description': 'post-hoc logit adjustment: CE training, predict with logits - tau '
                                           '* log(prior)',
                            'settings': [('tau', 1.0)],
@@ -318,7 +344,24 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                             'and 0 on class-balanced\n'
                             '    training sets (Train-CBL), where there is no head bias to remove: '
                             '`balanced_alpha` applies when every\n'
-                            '    training class has the same count.'}},
+                            '    training class has the same count.'},
+             'zeroshot': {'description': 'CLIP zero-shot: classifier from class-name prompts through the '
+                                         'text tower, no training',
+                          'settings': [('class_names', None), ('templates', 'imagenet')],
+                          'train_defaults': {},
+                          'paper': {},
+                          'paper_by_kind': {},
+                          'search_space': {},
+                          'doc': 'CLIP zero-shot: needs an `open_clip:<arch>` backbone. The classifier is '
+                                 'built from the class names\n'
+                                 '    (method_args.class_names: a file of one name per class, else the '
+                                 "benchmark's) and prompt templates\n"
+                                 "    (method_args.templates: imagenet | simple | a file) by open_clip's "
+                                 'tokenizer and text tower, when the\n'
+                                 '    run starts; a checkpoint keeps it, so `glt eval` needs no text tower. '
+                                 'Like tau_norm with init_from, the\n'
+                                 '    one stage steps once with learning rate 0, so the loop scores the '
+                                 'model and writes eval.json.'}},
  'wrappers': {'ifl': {'description': "Invariant Feature Learning: environments from the model's own scores + "
                                      'center loss',
                       'settings': [('env_rule', 'intra'),
@@ -400,4 +443,4 @@ TABLE = {'methods': {'bbn': {'description': 'BBN: conventional + re-balancing br
                                        'wrapper_args.sample_scale': 'uniform [2, 8]'},
                       'default_base': 'ce'}},
  'common_space': {'optim.lr': 'log-uniform [0.01, 0.5]', 'optim.weight_decay': 'log-uniform [5e-05, 0.005]'},
- 'source_hash': 'fbcaa7307155c9c8801d2d7a3dff538b8a8979996479ec3af308a9f4d0196a85'}
+ 'source_hash': '33aa492dea6e58d61a3d5a9712c8a912bc53773372dbe455362a9734b17d1102'}

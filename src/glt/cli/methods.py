@@ -6,7 +6,7 @@ The copy records a hash of the method sources (glt/methods/*.py); when they have
 plug-in package adds methods (entry points of the `glt.methods` group), the command reads the registry
 itself (slower, never stale). tests/test_training.py checks that the copy is current.
 
-`python -m glt.cli.methods --names` prints every base method, one a line, `--wrappers` every wrapper, and
+`python -m glt.cli.methods --names` prints every base method that trains on any backbone (glt.methods.zoo_names), one a line, `--wrappers` every wrapper, and
 `--combinations WRAPPER` every WRAPPER+NAME the wrapper can wrap (benchmarks/zoo_sweep.sh reads them)."""
 
 from __future__ import annotations
@@ -195,9 +195,9 @@ def _script(argv: list[str]) -> int:
         TABLE_FILE.write_text(table_source(registry_table()))
         print(f"wrote {TABLE_FILE}")
     elif argv in (["--names"], ["--wrappers"]):
-        from glt.methods import METHODS, WRAPPERS
+        from glt.methods import WRAPPERS, zoo_names
 
-        print("\n".join((METHODS if argv == ["--names"] else WRAPPERS).names()))
+        print("\n".join(zoo_names() if argv == ["--names"] else WRAPPERS.names()))
     elif len(argv) == 2 and argv[0] == "--combinations":
         from glt.methods import WRAPPERS, combinations
 

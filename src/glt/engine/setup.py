@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 import torch
+from omegaconf import OmegaConf
 
 from glt.benchmark import Benchmark
 from glt.config import validate_config
@@ -13,7 +14,9 @@ from glt.data import SplitDataset, build_batch_transforms, build_transforms
 from glt.data.image_cache import select_cache
 from glt.engine.precision import Precision, amp_dtype, use_channels_last
 from glt.errors import GLTError, first_line
+from glt.features.dataset import FeatureDataset, open_store
 from glt.methods import Context, resolve_method, same_method
+from glt.methods.feature_support import check_feature_method
 from glt.models import create_backbone
 from glt.runtime import distributed as dist
 from glt.runtime.checkpoint import check_checkpoint
@@ -59,14 +62,22 @@ class Setup:
             self.num_classes, self.class_counts, cfg.epochs, self.device, cfg.data.batch_size,
             train_table.label, train_table.attribute, m.num_attributes,
             prior_order=cfg.data.prior_order, head_bias=cfg.model.head_bias,
-            load_run=partial(load_finished_run, validate=validate_config),
+            load_run=partial(load_finished_run, validate=validate_config), class_names=list(m.classes),
         )
         self.method = resolve_method(cfg.method).create(cfg.method_args, cfg.wrapper_args, self.ctx)
         self._model(cfg)
 
     def _data(self, cfg, m) -> None:
         """The image cache (chosen once: data.image_cache, else $GLT_IMAGE_CACHE, else the best complete one)
-        and the transforms."""
+        and the transforms; with data.features, the feature store instead (its splits checked now)."""
+        self.store = None
+        features = OmegaConf.select(cfg, "data.features", default=None)  # absent from older runs' configs
+        if features:
+            check_feature_method(resolve_method(cfg.method))
+            splits = [f"{self.track}/train", f"{self.track}/val", *self.test_splits()]
+            self.store = open_store(features, self.bench, splits)
+            self.image_cache, self.train_tf, self.test_tf, self.cache, self.batch_tf = None, None, None, False, None
+            return
         size = cfg.data.image_size or m.image_size
         self.image_cache = select_cache(self.bench, cfg.data.image_cache, size)
         self.train_tf, self.test_tf = build_transforms(m.image_style, size, cfg.data.augment, cfg.data.crop_scale_min,
@@ -75,12 +86,24 @@ class Setup:
         self.batch_tf = (build_batch_transforms(m.image_style, size, cfg.data.augment, cfg.data.mean, cfg.data.std)
                          if self.cache else None)
 
+    def _check_input_size(self, cfg, backbone) -> None:
+        """A backbone that takes one image size only (a ViT, a CLIP tower) refuses another before training."""
+        need = getattr(backbone, "input_size", None)
+        size = cfg.data.image_size or self.bench.manifest.image_size
+        if self.store is None and need is not None and int(need) != int(size):
+            raise GLTError(f"backbone '{cfg.model.backbone}' takes {need} px images, but the run feeds {size} px: "
+                           f"set data.image_size={need} (and data.mean / data.std to its weights' normalisation)")
+
     def _model(self, cfg) -> None:
+        name, options = cfg.model.backbone, dict(cfg.model.options)
+        if self.store is not None:  # the identity on the store's rows (glt.models.feature_backbone)
+            name, options = "features", {**options, "feature_dim": self.store.feature_dim}
         try:
-            backbone = create_backbone(cfg.model.backbone, cfg.model.weights, cfg.model.weights_file, **cfg.model.options)
+            backbone = create_backbone(name, cfg.model.weights, cfg.model.weights_file, **options)
         except (TypeError, RuntimeError) as e:  # an unknown model.options key, a weights_file of other shapes
             raise GLTError(f"cannot build backbone '{cfg.model.backbone}' (model.options {dict(cfg.model.options)}, "
                            f"model.weights_file {cfg.model.weights_file}): {first_line(e)}") from None
+        self._check_input_size(cfg, backbone)
         self.model = self.method.build_model(backbone).to(self.device)
         self.extra = self.method.extra_modules().to(self.device)
         self.precision = Precision(cfg.amp, self.device)
@@ -96,7 +119,9 @@ class Setup:
         images = images.to(self.device, non_blocking=True)
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last and images.dim() == 4 else images
 
-    def dataset(self, split: str, train: bool) -> SplitDataset:
+    def dataset(self, split: str, train: bool) -> SplitDataset | FeatureDataset:
+        if self.store is not None:
+            return FeatureDataset(self.store, self.bench, split)
         if self.batch_tf is not None:
             preprocess, train_batch, test_batch = self.batch_tf
             return SplitDataset(self.bench, split, cache=True, preprocess=preprocess,

@@ -121,6 +121,12 @@ def resolve_method(name: str) -> MethodSpec:
     return MethodSpec(name, METHODS.get(name))
 
 
+def zoo_names() -> list[str]:
+    """The base methods that train with any backbone (all but those declaring `needs_text_tower`, which need
+    an open_clip backbone): what the zoo sweep and the every-method tests run on the small CNN."""
+    return [n for n in METHODS.names() if not METHODS.get(n).needs_text_tower]
+
+
 def combinations(wrapper: str) -> list[str]:
     """`WRAPPER+NAME` for every base method the wrapper can wrap (its stages build), without the wrapper's
     default base (the bare wrapper name is that one)."""
@@ -149,4 +155,4 @@ def same_method(a: str, b: str) -> bool:
 
 
 __all__ = ["METHODS", "WRAPPERS", "Context", "Method", "MethodWrapper", "MethodSpec", "Output", "Stage", "all_names",
-           "combinations", "load_plugins", "resolve_method", "same_method"]
+           "combinations", "load_plugins", "resolve_method", "same_method", "zoo_names"]

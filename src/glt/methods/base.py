@@ -68,6 +68,8 @@ class Context:
     # the engine's reader of a finished run folder (glt.runtime.run_dir.load_finished_run): a method that
     # starts from another run's weights (decoupling's `init_from`) asks for them here instead of finding files
     load_run: Callable[[str], Any] | None = None
+    # the benchmark's class names in label order (a CLIP text classifier prompts with them)
+    class_names: list[str] | None = None
 
     def __post_init__(self):
         if self.prior_order not in PRIOR_ORDERS:
@@ -136,6 +138,12 @@ class Method:
     # the range each of this method's own settings may be searched over (dotted config key -> distribution);
     # glt.search.space.COMMON_SPACE holds the optimiser's
     search_space: ClassVar[dict[str, Distribution]] = {}
+    # builds its classifier from an open_clip text tower (CLIP zero-shot): it needs an open_clip:ARCH backbone,
+    # so the zoo sweep and the every-method tests on the small CNN leave it out (glt.methods.zoo_names)
+    needs_text_tower: ClassVar[bool] = False
+    # why it cannot train on stored features (data.features: the store holds one feature per image, no image);
+    # False: it can
+    needs_images: ClassVar[str | bool] = False
 
     def __init__(self, settings: Any, ctx: Context):
         self.settings = settings

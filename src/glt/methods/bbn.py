@@ -49,6 +49,8 @@ class BBN(Method):
     `split`: one batch of data.batch_size holds half
     of each (2N / data.batch_size steps). Draws are paired in order."""
 
+    needs_images = "its two branches own copies of the backbone's last block"
+
     name = "bbn"
     description = "BBN: conventional + re-balancing branches with cumulative learning"
     train_defaults = {"optim": {"schedule": "multistep", "gamma": 0.1}}

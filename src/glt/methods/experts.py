@@ -20,6 +20,8 @@ class MultiExpert(Method):
     narrows the two expert-owned stages from 4w / 8w to 3w / 6w channels (the same 3/4 rule). `expert_width`
     1.0 keeps the full width (the layers copied from the backbone; needed to keep pretrained weights)."""
 
+    needs_images = "its experts own copies of the backbone's last stages"
+
     num_experts = 3
     # the head's `compares_by_angle` (glt.models.heads); None: as its cosine experts, i.e. True
     experts_compare_by_angle: bool | None = None

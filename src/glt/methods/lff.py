@@ -35,6 +35,8 @@ class LearningFromFailure(Method):
     `biased_init`: auto (independent draws unless the backbone is pretrained, whose weights both models
     then keep) | independent | copy (the biased model starts from the debiased model's weights)."""
 
+    needs_images = "it trains a second, biased copy of the backbone"
+
     name = "lff"
     description = "Learning from Failure: a GCE-trained biased model re-weights the debiased one"
     # train_lff.py: the weight of a sample from the current batch's losses (no moving average, no class max)

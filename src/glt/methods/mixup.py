@@ -15,6 +15,8 @@ class Mixup(Method):
     lam * L(y_i) + (1 - lam) * L(y_j). `Output.extra["mix"] = (y_i, y_j, lam)` tells wrappers (IFL's
     center loss) how the labels were mixed."""
 
+    needs_images = "it mixes input images"
+
     name = "mixup"
     description = "mixup augmentation with cross-entropy"
     # Zhang et al. 2018: alpha 0.1-0.4 on ImageNet, 1 on CIFAR; larger alphas underfit

@@ -11,6 +11,8 @@ class RandAug(Method):
     1-9); everything else is the baseline. `data.augment=randaugment_torchvision` uses torchvision's
     v2.RandAugment instead (2 operations always applied, magnitude 9); see docs/fidelity.md, section B."""
 
+    needs_images = "it augments input images (RandAugment)"
+
     name = "randaug"
     description = "cross-entropy with RandAugment training augmentation"
     train_defaults = {"data": {"augment": "randaugment"}}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from glt.errors import GLTError, first_line, unknown_name
+from glt.models.feature_backbone import features_backbone
 from glt.registry import Registry
 
 BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
@@ -62,6 +63,10 @@ def small_cnn(weights: str | None = None, **kwargs) -> nn.Module:
     if weights:
         raise GLTError("backbone 'small_cnn' has no published weights; use --weights-file for a local file")
     return SmallCNN(**kwargs)
+
+
+# the identity on a frozen-feature store's rows (data.features), with an optional adapter
+BACKBONES.add("features", features_backbone)
 
 
 def _strip_classifier(model: nn.Module) -> tuple[nn.Module, int]:
