@@ -206,3 +206,30 @@ def test_a_fixed_size_backbone_refuses_other_image_sizes(tiny_benchmark, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "takes 32 px images" in err[0] and "data.image_size=32" in err[0], err
     assert not out.exists()
+
+
+def test_training_on_imagenet_glt_warns_about_contamination(tmp_path, capsys):
+    """A weights file of unknown origin on a benchmark whose manifest says ImageNet-GLT (its test images come
+    from ImageNet's train folder): `glt train` prints the contamination line once; on another benchmark none."""
+    import json
+
+    from conftest import make_tiny_benchmark
+
+    from glt.cli.main import main
+
+    weights = tmp_path / "cnn.pt"
+    torch.save(create_backbone("small_cnn", width=16).state_dict(), weights)
+    for kind, builder, warned in (("imagenet_glt", "imagenet", True), (None, None, False)):
+        bench = make_tiny_benchmark(tmp_path / f"bench-{kind}")
+        manifest = json.loads((bench / "manifest.json").read_text())
+        manifest["kind"] = kind
+        manifest["info"]["builder"] = builder
+        (bench / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(SystemExit) as e:
+            main(["train", "--benchmark", str(bench), "--method", "ce", "--out", str(tmp_path / f"run-{kind}"),
+                  "--weights", str(weights), "epochs=1", "data.num_workers=0", "progress=false", "threads=1"])
+        assert e.value.code == 0
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if "ImageNet-GLT" in ln]
+        assert len(lines) == (1 if warned else 0), lines
+        if warned:
+            assert str(weights) in lines[0] and "test images" in lines[0]

@@ -217,3 +217,26 @@ def test_shared_split_is_copied_and_the_cli_writes_a_store(tiny_benchmark, tmp_p
     assert store.progress("cbl/test_gbl")["copied_from"] == "glt/test_gbl"
     np.testing.assert_array_equal(store.features("cbl/test_gbl"), store.features("glt/test_gbl"))
     assert store.record["options"] == {"width": 4} and store.record["seed"] == 0
+
+
+def test_a_store_sees_what_training_fed_the_backbone(bench32, tmp_path):
+    """A backbone without a fixed input size, on a benchmark whose training runs feed another size than the
+    manifest's (ColorDigits-GLT style: 32 px images, trained at 16): the store's rows are the backbone's
+    output on the very batches a training run's test-time path gives it (glt.engine.setup.Setup)."""
+    from glt.config import build_config
+    from glt.engine.setup import Setup
+
+    cfg = build_config(method="ce", benchmark=str(bench32), overrides=["model.options.width=4"])
+    assert cfg.data.image_size != Benchmark(bench32).manifest.image_size  # the case this test is about
+    setup = Setup(cfg, torch.device("cpu"))
+    torch.save(setup.model.backbone.state_dict(), tmp_path / "cnn.pt")
+    store = extract_features(bench32, "small_cnn", tmp_path / "s", weights_file=str(tmp_path / "cnn.pt"),
+                             splits=["glt/val"], options={"width": 4}, batch_size=8, progress=False)
+    assert store.record["transform"]["image_size"] == cfg.data.image_size
+    ds = setup.dataset("glt/val", train=False)
+    images, _, _ = ds.__getitems__(list(range(len(ds))))
+    setup.model.eval()
+    with torch.no_grad():
+        expect = setup.model.backbone(images).numpy()
+    got = np.asarray(store.features("glt/val"), dtype=np.float32)
+    np.testing.assert_allclose(got, expect, rtol=F16_REL, atol=F32_ABS)

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, mps")
     p.add_argument("--amp", default="fp16", choices=["fp16", "bf16", "none"], help="autocast precision on CUDA")
     p.add_argument("--image-size", type=int, help="default: the backbone's own input size if it has one, else the "
-                   "benchmark's")
+                   "size training feeds on this benchmark (its style's data.image_size, else the manifest's)")
     p.add_argument("--workers", type=int, default=4, help="DataLoader worker processes (images read from files)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword argument of the backbone factory (model.options), e.g. drop_path_rate=0")

@@ -3,6 +3,7 @@ the method, the model (shared by training and `glt eval`)."""
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 
 import torch
@@ -14,6 +15,7 @@ from glt.data import SplitDataset, build_batch_transforms, build_transforms
 from glt.data.image_cache import select_cache
 from glt.engine.precision import Precision, amp_dtype, use_channels_last
 from glt.errors import GLTError, first_line
+from glt.features.contamination import contamination
 from glt.features.dataset import FeatureDataset, open_store
 from glt.methods import Context, resolve_method, same_method
 from glt.methods.feature_support import check_feature_method
@@ -94,6 +96,15 @@ class Setup:
             raise GLTError(f"backbone '{cfg.model.backbone}' takes {need} px images, but the run feeds {size} px: "
                            f"set data.image_size={need} (and data.mean / data.std to its weights' normalisation)")
 
+    def _warn_contamination(self, cfg, backbone) -> None:
+        """One line on stderr when ImageNet-trained weights meet an ImageNet-GLT benchmark, whose test images
+        come from ImageNet's train folder (docs/foundation.md, Contamination)."""
+        if self.store is None and dist.is_main():
+            warning = contamination(self.bench.manifest, getattr(backbone, "weights_name", None),
+                                    cfg.model.weights_file)["warning"]
+            if warning:
+                print(f"glt: {warning}", file=sys.stderr)
+
     def _model(self, cfg) -> None:
         name, options = cfg.model.backbone, dict(cfg.model.options)
         if self.store is not None:  # the identity on the store's rows (glt.models.feature_backbone)
@@ -104,6 +115,7 @@ class Setup:
             raise GLTError(f"cannot build backbone '{cfg.model.backbone}' (model.options {dict(cfg.model.options)}, "
                            f"model.weights_file {cfg.model.weights_file}): {first_line(e)}") from None
         self._check_input_size(cfg, backbone)
+        self._warn_contamination(cfg, backbone)
         self.model = self.method.build_model(backbone).to(self.device)
         self.extra = self.method.extra_modules().to(self.device)
         self.precision = Precision(cfg.amp, self.device)

@@ -37,6 +37,14 @@ IDENTITY = ("backbone", "weights", "weights_name", "weights_sha256", "options", 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
+def training_image_size(manifest) -> int:
+    """The image size a training run on this benchmark feeds its backbone by default (the benchmark style's
+    `data.image_size`, else the manifest's): a store of a backbone trained by glt must see what it saw."""
+    from glt.config import STYLE_PRESETS
+
+    return int(STYLE_PRESETS.get(manifest.image_style, {}).get("data", {}).get("image_size") or manifest.image_size)
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -183,7 +191,7 @@ def extract_features(
     on_chunk: Callable[[str, int], None] | None = None,
 ) -> FeatureStore:
     """Store the features of `backbone` over `splits` (default: every split) of `benchmark` in `out`; returns
-    the FeatureStore. `image_size`: default the backbone's one input size if it has one, else the benchmark's;
+    the FeatureStore. `image_size`: default the backbone's one input size if it has one, else the size training feeds (training_image_size);
     `image_cache`: as data.image_cache ("auto", "off", a short side; None: $GLT_IMAGE_CACHE, else "auto")."""
     if batch_size < 1 or chunk_rows < 1:
         raise GLTError("--batch-size must be a positive integer")
@@ -205,7 +213,7 @@ def extract_features(
     except (TypeError, RuntimeError) as e:  # an unknown option, a weights file of other shapes
         raise GLTError(f"cannot build backbone '{backbone}' (options {options}): {first_line(e)}") from None
     fixed = model.input_size
-    size = int(image_size or fixed or m.image_size)
+    size = int(image_size or fixed or training_image_size(m))
     if fixed and size != fixed:
         raise GLTError(f"backbone '{backbone}' takes {fixed} px images only (its position embeddings); "
                        f"--image-size {size} does not fit")
