@@ -483,6 +483,37 @@ CASES = [
     ("report-out-in-proc", "report {prun} --out /proc/glt-nope", "/proc/glt-nope", None),
     ("report-tensorboard-missing-path", "report {t}/nope --tensorboard", "nope", None),
     ("report-disk-full", "report {prun} --out {t}/rep", "No space left", no_space),
+    # features, backbones (the foundation-model track)
+    ("features-unknown-backbone", "features --benchmark {b} --backbone resnet5O --out {t}/s", "resnet5O", None),
+    ("features-weights-file-missing", "features --benchmark {b} --backbone small_cnn --weights-file {t}/nope.pt "
+     "--out {t}/s", "nope.pt", None),
+    ("features-out-is-file", "features --benchmark {b} --backbone small_cnn --out {file}", "afile.txt", None),
+    ("features-out-user-folder", "features --benchmark {b} --backbone small_cnn --out {user}", "notes.txt", None),
+    ("features-out-user-folder-overwrite", "features --benchmark {b} --backbone small_cnn --out {user} --overwrite",
+     "notes.txt", None),
+    ("features-unknown-split", "features --benchmark {b} --backbone small_cnn --out {t}/s --splits glt/trian",
+     "glt/trian", None),
+    ("features-batch-size-zero", "features --benchmark {b} --backbone small_cnn --out {t}/s --batch-size 0",
+     "--batch-size", None),
+    ("features-amp-unknown", "features --benchmark {b} --backbone small_cnn --out {t}/s --amp fp8", "fp8", None),
+    ("features-benchmark-missing", "features --benchmark {t}/nope --backbone small_cnn --out {t}/s", "nope", None),
+    ("features-option-not-key-value", "features --benchmark {b} --backbone small_cnn --out {t}/s --option width",
+     "KEY=VALUE", None),
+    ("backbones-nothing-matches", "backbones 'timm:zzz_nothing*'", "zzz_nothing", None),
+    ("train-backbone-flag-unknown", "train --benchmark {b} --out {t}/r --method ce --backbone nonet", "nonet", None),
+    ("train-weights-flag-file-missing", "train --benchmark {b} --out {t}/r --method ce --weights {t}/nope.pt",
+     "nope.pt", None),
+    ("train-features-not-a-store", TR + " --method ce data.features={user}", "store", None),
+    ("train-features-method-needs-images", TR + " --method mixup data.features={user}", "mixes input images", None),
+    # search, selection, provenance
+    ("sweep-trials-zero", SW + " --search random --trials 0", "--trials", None),
+    ("sweep-search-unknown", SW + " --search grid", "grid", None),
+    ("sweep-launcher-unknown", SW + " --launcher pbs", "pbs", None),
+    ("sweep-jobs-zero", SW + " --jobs 0", "--jobs", None),
+    ("sweep-status-not-a-sweep", "sweep --status {user}", "trial", None),
+    ("report-select-unknown-rule", "report {prun} --select val_acc", "val_acc", None),
+    ("config-sources-and-original", "config --benchmark {b} --method ce --sources --original", "--sources", None),
+    ("score-scores-not-a-score-file", SCORE.replace("{preds}", "{file}") + " --scores logits", "afile.txt", None),
     # methods
     ("methods-unknown", "methods blsoftmx", "blsoftmax", None),
     ("methods-unknown-wrapper", "methods ifx+ce", "ifl", None),
@@ -627,7 +658,7 @@ def test_table_is_large():
     assert len(set(_case_ids())) == len(CASES)
     commands = {shlex.split(_values(c)[1])[0] for c in CASES if _values(c)[1]}
     assert commands >= {"build", "import", "export", "convert-attributes", "cache", "train", "run", "eval", "score",
-                        "sweep", "report", "demo", "methods"}
+                        "sweep", "report", "demo", "methods", "config", "features", "backbones"}
 
 
 # ---- the earlier hand-written cases ------------------------------------------------------------------------

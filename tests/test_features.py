@@ -240,3 +240,25 @@ def test_a_store_sees_what_training_fed_the_backbone(bench32, tmp_path):
         expect = setup.model.backbone(images).numpy()
     got = np.asarray(store.features("glt/val"), dtype=np.float32)
     np.testing.assert_allclose(got, expect, rtol=F16_REL, atol=F32_ABS)
+
+
+def test_features_takes_a_weights_file_through_weights_as_train_does(bench32, tmp_path):
+    """`glt features --weights FILE` reads the file as `--weights-file FILE` does (the same record and rows)."""
+    from glt.cli.main import main
+
+    torch.save(create_cnn_state(), tmp_path / "cnn.pt")
+    for flag, out in (("--weights", "a"), ("--weights-file", "b")):
+        with pytest.raises(SystemExit) as e:
+            main(["features", "--benchmark", str(bench32), "--backbone", "small_cnn", "--option", "width=4",
+                  flag, str(tmp_path / "cnn.pt"), "--splits", "glt/val", "--out", str(tmp_path / out), "--no-progress"])
+        assert e.value.code == 0
+    a, b = FeatureStore(tmp_path / "a"), FeatureStore(tmp_path / "b")
+    assert a.record["weights_file"] == b.record["weights_file"] == str((tmp_path / "cnn.pt").resolve())
+    assert a.record["weights"] is None and a.record["weights_sha256"] == b.record["weights_sha256"]
+    np.testing.assert_array_equal(np.asarray(a.features("glt/val")), np.asarray(b.features("glt/val")))
+
+
+def create_cnn_state():
+    from glt.models import create_backbone
+
+    return create_backbone("small_cnn", width=4).state_dict()

@@ -96,14 +96,19 @@ def check_benchmark_out(path, overwrite: bool):
 _WEIGHT_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
+def is_weights_file(value: str) -> bool:
+    """A `--weights` value naming a local file (it exists, or looks like a path) rather than published weights."""
+    import os
+
+    return os.path.exists(value) or os.sep in value or value.endswith(_WEIGHT_FILE_SUFFIXES)
+
+
 def backbone_overrides(args) -> list[str]:
     """`--backbone` / `--weights` as the config overrides they stand for; a `--weights` value that is a file
     (or looks like a path) is model.weights_file, anything else a published weights name."""
-    import os
-
     out = [f"model.backbone={args.backbone}"] if getattr(args, "backbone", None) else []
     w = getattr(args, "weights", None)
     if w:
-        is_file = os.path.exists(w) or os.sep in w or w.endswith(_WEIGHT_FILE_SUFFIXES)
-        out += [f"model.weights_file={w}", "model.weights=null"] if is_file else [f"model.weights={w}", "model.weights_file=null"]
+        out += ([f"model.weights_file={w}", "model.weights=null"] if is_weights_file(w)
+                else [f"model.weights={w}", "model.weights_file=null"])
     return out

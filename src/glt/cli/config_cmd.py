@@ -19,8 +19,9 @@ def add_parser(sub) -> None:
     p.add_argument("--method", help="method name, e.g. ce, ifl+ldam (see `glt methods`)")
     p.add_argument("--track", choices=["glt", "cbl"], help="training track (default glt)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--original", action="store_true", help="print in the original code's config layout")
-    p.add_argument("--sources", action="store_true",
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--original", action="store_true", help="print in the original code's config layout")
+    view.add_argument("--sources", action="store_true",
                    help="print every setting with where its value came from (default, benchmark style / kind, "
                    "method, wrapper, preset, file, command line, override)")
     add_config_args(p)

@@ -13,8 +13,9 @@ def add_parser(sub) -> None:
     p.add_argument("--benchmark", required=True, help="benchmark directory")
     p.add_argument("--backbone", required=True, help="e.g. resnet50, timm:vit_base_patch16_224, open_clip:ViT-B-32")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--weights", help="published weights: a torchvision weights name (DEFAULT, IMAGENET1K_V2), a timm "
-                   "or open_clip pretrained tag (laion2b_s34b_b79k); downloaded by that library")
+    g.add_argument("--weights", metavar="NAME|FILE", help="published weights: a torchvision weights name (DEFAULT, "
+                   "IMAGENET1K_V2), a timm or open_clip pretrained tag (laion2b_s34b_b79k), downloaded by that "
+                   "library; or a local file (as --weights-file)")
     g.add_argument("--weights-file", help="a local state dict of the backbone (offline)")
     p.add_argument("--out", required=True, help="the store folder")
     p.add_argument("--splits", help="comma-separated splits (default: all), e.g. glt/train,glt/test_gbl")
@@ -47,9 +48,11 @@ def _options(items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from glt.cli.common import check_out_folder, parse_names
+    from glt.cli.common import check_out_folder, is_weights_file, parse_names
     from glt.features.extract import extract_features  # imports torch and the model zoo
 
+    if args.weights and is_weights_file(args.weights):  # `--weights FILE`, as glt train takes it
+        args.weights, args.weights_file = None, args.weights
     out = check_out_folder(args.out)
     splits = parse_names(args.splits, "--splits") if args.splits else None
     store = extract_features(

@@ -29,6 +29,8 @@ from glt.features.inputs import describe, eval_dataset, eval_steps
 from glt.features.store import FORMAT, RECORD, VERSION, FeatureStore, read_progress, read_record, split_files
 from glt.io import atomic_path, write_json
 from glt.models import create_backbone
+from glt.runtime.layout import STORE_LAYOUT
+from glt.runtime.owned_files import check_layout_folder
 
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "none": None}
 # record keys that must agree for a re-run to continue a store
@@ -232,6 +234,8 @@ def extract_features(
         "feature_dim": int(model.out_features), "dtype": "float16",
         "amp": amp_name, "contamination": risk, "splits": split_info,
     }
+    # a folder holding files glt did not write is never used (nor, with --overwrite, emptied)
+    check_layout_folder(out, STORE_LAYOUT, "feature store", overwrite)
     if (out / RECORD).is_file():
         if overwrite:
             _remove_store(out)

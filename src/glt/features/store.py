@@ -17,10 +17,11 @@ import numpy as np
 from glt.benchmark import parse_split_name
 from glt.errors import GLTError
 from glt.io import read_json
+from glt.runtime.layout import STORE_RECORD
 
 FORMAT = "glt-features"
 VERSION = 1
-RECORD = "store.json"
+RECORD = STORE_RECORD
 
 
 def split_files(root: Path, name: str) -> tuple[Path, Path, Path]:

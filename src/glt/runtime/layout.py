@@ -103,6 +103,9 @@ SWEEP_LAYOUT = (
     *(f"{RUNS}/*/seed*/{p}" for p in PROTOCOL_LAYOUT),
     f"{TRIALS}/*/*/{TRIAL_FILE}", *(f"{TRIALS}/*/*/seed*/{p}" for p in PROTOCOL_LAYOUT),
 )
+# a feature store (`glt features`, glt.features.store): its record, per split the features, ids, progress
+STORE_RECORD = "store.json"
+STORE_LAYOUT = (STORE_RECORD, "*/*.npy", "*/*.progress.json", TEMP, f"*/{TEMP}")
 # the demo's benchmark: `glt build digits` (+ `glt cache`)
 DIGITS_LAYOUT = ("manifest.json", "splits/*", "images/*", "arrays/*", "cache/*", TEMP)
 DEMO_LAYOUT = (*SWEEP_LAYOUT, *(f"{BENCHMARK}/{p}" for p in DIGITS_LAYOUT))
