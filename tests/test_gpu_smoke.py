@@ -59,3 +59,27 @@ def test_glt_train_loop_on_cuda(tmp_path):
     loop = smoke.loop_run(args, torch.device("cuda"), tmp_path)
     assert len(loop["epochs"]) == 1 and loop["epochs"][0] > 0
     assert (tmp_path / "run" / "eval.json").is_file()
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_feature_store_on_cuda_with_autocast_matches_the_cpu_store(tmp_path):
+    """`glt features` on the GPU under fp16 autocast gives the CPU float32 store's rows up to fp16 rounding:
+    each fp16 rounding moves a value by at most 2^-11 (4.9e-4) of it, and the small CNN's few convolutions
+    compound that to about 1e-2 relative; features here are ~0.1 in size, so 1e-3 absolute is ~1% of them."""
+    import numpy as np
+
+    from conftest import make_tiny_benchmark
+    from glt.features import extract_features
+    from glt.models import create_backbone
+
+    bench = make_tiny_benchmark(tmp_path / "b", size=32)
+    torch.save(create_backbone("small_cnn", width=8).state_dict(), tmp_path / "cnn.pt")
+    kw = dict(weights_file=str(tmp_path / "cnn.pt"), splits=["glt/val"], options={"width": 8}, batch_size=16,
+              progress=False)
+    cpu = extract_features(bench, "small_cnn", tmp_path / "cpu", device="cpu", amp="none", **kw)
+    gpu = extract_features(bench, "small_cnn", tmp_path / "gpu", device="cuda", amp="fp16", **kw)
+    assert gpu.record["amp"] == "fp16"
+    a = np.asarray(cpu.features("glt/val"), dtype=np.float32)
+    b = np.asarray(gpu.features("glt/val"), dtype=np.float32)
+    np.testing.assert_allclose(b, a, rtol=1e-2, atol=1e-3)
