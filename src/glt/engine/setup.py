@@ -43,6 +43,9 @@ def check_run_settings(cfg) -> torch.device:
     return device
 
 
+_WARNED: set[str] = set()  # contamination lines printed by this process
+
+
 class Setup:
     """Everything a run needs, built from its config (shared by training and `glt eval`)."""
 
@@ -72,7 +75,7 @@ class Setup:
     def _data(self, cfg, m) -> None:
         """The image cache (chosen once: data.image_cache, else $GLT_IMAGE_CACHE, else the best complete one)
         and the transforms; with data.features, the feature store instead (its splits checked now)."""
-        self.store = None
+        self.store, self.image_size = None, None  # image_size: what the backbone is fed (None on a store)
         features = OmegaConf.select(cfg, "data.features", default=None)  # absent from older runs' configs
         if features:
             check_feature_method(resolve_method(cfg.method))
@@ -80,7 +83,7 @@ class Setup:
             self.store = open_store(features, self.bench, splits)
             self.image_cache, self.train_tf, self.test_tf, self.cache, self.batch_tf = None, None, None, False, None
             return
-        size = cfg.data.image_size or m.image_size
+        size = self.image_size = cfg.data.image_size or m.image_size
         self.image_cache = select_cache(self.bench, cfg.data.image_cache, size)
         self.train_tf, self.test_tf = build_transforms(m.image_style, size, cfg.data.augment, cfg.data.crop_scale_min,
                                                        cfg.data.mean, cfg.data.std)
@@ -90,9 +93,8 @@ class Setup:
 
     def _check_input_size(self, cfg, backbone) -> None:
         """A backbone that takes one image size only (a ViT, a CLIP tower) refuses another before training."""
-        need = getattr(backbone, "input_size", None)
-        size = cfg.data.image_size or self.bench.manifest.image_size
-        if self.store is None and need is not None and int(need) != int(size):
+        need, size = getattr(backbone, "input_size", None), self.image_size
+        if size is not None and need is not None and int(need) != int(size):
             raise GLTError(f"backbone '{cfg.model.backbone}' takes {need} px images, but the run feeds {size} px: "
                            f"set data.image_size={need} (and data.mean / data.std to its weights' normalisation)")
 
@@ -102,7 +104,8 @@ class Setup:
         if self.store is None and dist.is_main():
             warning = contamination(self.bench.manifest, getattr(backbone, "weights_name", None),
                                     cfg.model.weights_file)["warning"]
-            if warning:
+            if warning and warning not in _WARNED:  # once per process: `glt run` / a sweep set up many runs
+                _WARNED.add(warning)
                 print(f"glt: {warning}", file=sys.stderr)
 
     def _model(self, cfg) -> None:

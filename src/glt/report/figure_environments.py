@@ -6,12 +6,14 @@ legend naming what each environment is."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from glt.runtime.layout import CONFIG, METRICS
+from glt.runtime.tensorboard import read_records
 
 MARKERS = ("o", "s", "^", "D", "v")
 
@@ -27,10 +29,8 @@ ENV_LABELS = {
 
 def environment_records(run_folder: Path, track: str = "glt") -> list[dict]:
     """The IFL environment statistics logged at each rebuild of a run (empty for other methods)."""
-    path = Path(run_folder) / track / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [rec["ifl_environments"] for rec in map(json.loads, path.read_text().splitlines()) if "ifl_environments" in rec]
+    records = read_records(Path(run_folder) / track / METRICS, missing_ok=True)
+    return [rec["ifl_environments"] for rec in records if "ifl_environments" in rec]
 
 
 def environment_rule(run_folder: Path, track: str = "glt") -> str | None:
@@ -38,7 +38,7 @@ def environment_rule(run_folder: Path, track: str = "glt") -> str | None:
     try:
         import yaml
 
-        cfg = yaml.safe_load((Path(run_folder) / track / "config.yaml").read_text())
+        cfg = yaml.safe_load((Path(run_folder) / track / CONFIG).read_text())
         return str(cfg["wrapper_args"]["env_rule"])
     except (OSError, KeyError, TypeError, ImportError, ValueError):
         return None

@@ -14,9 +14,7 @@ from typing import Any
 
 from glt.evaluation import PROTOCOLS
 from glt.registry import Registry
-from glt.runtime.layout import (
-    TRIAL_FILE,  # a sweep trial's record, beside its seed folders (glt.sweeps.records)
-)
+from glt.runtime.layout import CONFIG, METRICS, TRIAL_FILE  # TRIAL_FILE: a sweep trial's record (glt.sweeps.records)
 
 TEST_METRICS = ("accuracy", "precision", "worst_attribute_accuracy", "worst_class_accuracy")
 
@@ -135,7 +133,7 @@ def _select_every(track_dir: Path) -> int:
     try:
         from omegaconf import OmegaConf
 
-        return int(OmegaConf.load(track_dir / "config.yaml").get("select_every", 1) or 1)
+        return int(OmegaConf.load(track_dir / CONFIG).get("select_every", 1) or 1)
     except Exception:  # an old or hand-made folder: every epoch
         return 1
 
@@ -157,7 +155,7 @@ def run_records(run: Path, result: dict) -> list[dict]:
     trial, params = _trial_of(run)
     out = []
     for protocol, (track, split) in PROTOCOLS.items():
-        path = run / track / "metrics.jsonl"
+        path = run / track / METRICS
         if not path.is_file():
             continue
         lines = []

@@ -13,12 +13,12 @@ from glt.report.tables import (
     summarize,
     summary_json,
 )
-from glt.runtime.layout import SELECTION_JSON, SELECTION_MD
+from glt.runtime.layout import FIGURES, REPORT_CSV, REPORT_JSON, REPORT_MD, REPORT_TEX, SELECTION_JSON, SELECTION_MD
 
 
 def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
     out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / FIGURES).mkdir(parents=True, exist_ok=True)
     table = protocol_table(runs)
     freq = protocol_table(runs, frequency=True)
     md = (
@@ -27,15 +27,15 @@ def write_report(runs, out: str | Path, title: str = "GLT results") -> str:
         f"{table}\n\n## Accuracy by frequency group (Many / Medium / Few)\n\n{freq}\n\n"
         "![per-class accuracy](figures/per_class_accuracy.png)\n\n![accuracy by attribute](figures/attribute_accuracy.png)\n"
     )
-    write_text(out / "results.md", md)
+    write_text(out / REPORT_MD, md)
     summary = summarize(long_table(runs))
-    write_text(out / "results.csv", summary.to_csv(index=False))
-    write_json(out / "results.json", summary_json(runs))
-    write_text(out / "results.tex", latex_report(runs, title))  # booktabs tables for a paper
-    per_class_accuracy(runs, out / "figures" / "per_class_accuracy.png")
-    attribute_accuracy(runs, out / "figures" / "attribute_accuracy.png")
-    if environment_stats(runs, out / "figures" / "ifl_environments.png"):
-        write_text(out / "results.md", md + "\n![IFL environments](figures/ifl_environments.png)\n")
+    write_text(out / REPORT_CSV, summary.to_csv(index=False))
+    write_json(out / REPORT_JSON, summary_json(runs))
+    write_text(out / REPORT_TEX, latex_report(runs, title))  # booktabs tables for a paper
+    per_class_accuracy(runs, out / FIGURES / "per_class_accuracy.png")
+    attribute_accuracy(runs, out / FIGURES / "attribute_accuracy.png")
+    if environment_stats(runs, out / FIGURES / "ifl_environments.png"):
+        write_text(out / REPORT_MD, md + "\n![IFL environments](figures/ifl_environments.png)\n")
     return table
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from glt.errors import GLTError
 from glt.io import write_json
 from glt.report.select import RULES, load_records, select
-from glt.runtime.layout import OPTUNA_DB, SWEEP_FILE
+from glt.runtime.layout import METRICS, OPTUNA_DB, SWEEP_FILE
 from glt.search.space import suggest
 from glt.sweeps.folder import check_sweep_out
 from glt.sweeps.launchers import LaunchOptions
@@ -78,7 +78,7 @@ def _objective(s, method: str, opts: LaunchOptions, rule: str, poll: float):
         path = trial_file(s.out, method, name)
         rec = reconcile(path, new_record(s.out, method, name, s.record_settings(), params, "optuna"))
         save_trial(path, rec, status="queued", launcher="local", job_id=f"optuna trial {trial.number}")
-        watched = s.out / rec.runs[str(rec.seeds[0])] / "glt" / "metrics.jsonl"
+        watched = s.out / rec.runs[str(rec.seeds[0])] / "glt" / METRICS
         proc = subprocess.Popen(trial_command(path, opts.nproc_per_node))
         step = 0
         while True:
